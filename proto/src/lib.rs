@@ -1,0 +1,13 @@
+//! The Durable Task sidecar protocol as generated Rust types.
+//!
+//! The `.proto` file has no `package` line, so message names are global and the service path
+//! is `/TaskHubSidecarService/<Method>`, exactly what the SDKs dial. The tonic client and server
+//! stubs are behind the `grpc` feature so that pure crates can use the messages alone.
+
+#![allow(missing_docs, unreachable_pub, clippy::all)]
+
+include!(concat!(env!("OUT_DIR"), "/_.rs"));
+
+/// The compiled `FileDescriptorSet` of `orchestrator_service.proto` (and its imports), encoded.
+/// The descriptor check compares it with the one the Python SDK ships.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));
