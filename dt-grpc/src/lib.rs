@@ -1,1 +1,101 @@
-//! placeholder
+//! The Durable Task sidecar gRPC service over any [`dt_store::Store`], and [`serve`], which
+//! runs it on listeners the caller bound (so tests can bind port 0 first and know the port).
+
+mod convert;
+mod deadline;
+mod service;
+mod status;
+
+pub use service::SidecarService;
+
+use dt_proto::task_hub_sidecar_service_server::TaskHubSidecarServiceServer;
+use dt_store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// Largest message the server accepts: big histories and payloads come back in completions.
+const MAX_DECODING_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
+
+/// Server tunables that are not the store's.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// How often an idle work-item stream gets a health ping (the Python worker gives up on a
+    /// silent stream after 120 s).
+    pub ping_interval: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The gRPC transport failed.
+    #[error("gRPC transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves the sidecar protocol on `listeners` until `shutdown` resolves, driving the store's
+/// timers meanwhile. On shutdown, work-item streams and long waits end with UNAVAILABLE so
+/// that connections close promptly.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    store: Arc<dyn Store>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(dt_store::run_scheduler(store.clone(), {
+        let mut rx = down_rx.clone();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }));
+    let service = SidecarService::new(store, options.ping_interval, down_rx);
+    let incoming = listeners
+        .into_iter()
+        .map(TcpListenerStream::new)
+        .fold(
+            None,
+            |acc: Option<Box<dyn tokio_stream::Stream<Item = _> + Send + Unpin>>, s| {
+                Some(match acc {
+                    None => Box::new(s),
+                    Some(acc) => Box::new(acc.merge(s)),
+                })
+            },
+        )
+        .map(|s| {
+            s.map(|conn| {
+                conn.inspect(|tcp| {
+                    // Work items and completions are small and latency-bound.
+                    let _ = tcp.set_nodelay(true);
+                })
+            })
+        });
+    let Some(incoming) = incoming else {
+        return Ok(());
+    };
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .add_service(
+            TaskHubSidecarServiceServer::new(service)
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+                .max_encoding_message_size(MAX_DECODING_MESSAGE_SIZE),
+        )
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            let _ = down_tx.send(true);
+        });
+    let result = server.await;
+    scheduler.abort();
+    result.map_err(ServeError::from)
+}

@@ -1,1 +1,18 @@
-//! placeholder
+//! Storage for the Durable Task sidecar: the [`Store`] trait with its contract, the
+//! in-memory implementation, and the scheduler loop that drives a store's timeline.
+//!
+//! dt-grpc talks only to `dyn Store`; a SQLite or PostgreSQL store implements the same trait
+//! and proves it with the [`conformance`] suite.
+
+mod api;
+mod clock;
+pub mod conformance;
+mod error;
+mod memory;
+mod scheduler;
+
+pub use api::*;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{StoreError, clip};
+pub use memory::MemoryStore;
+pub use scheduler::run_scheduler;

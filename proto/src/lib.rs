@@ -10,4 +10,5 @@ include!(concat!(env!("OUT_DIR"), "/_.rs"));
 
 /// The compiled `FileDescriptorSet` of `orchestrator_service.proto` (and its imports), encoded.
 /// The descriptor check compares it with the one the Python SDK ships.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));

@@ -1,1 +1,43 @@
-fn main() {}
+//! `cargo xtask`: the project's task runner. This file is the command line only; each task
+//! lives in its own module.
+
+// A task runner reports its progress on stdout by design.
+#![allow(clippy::print_stdout)]
+
+mod cmd;
+mod descriptor;
+mod e2e;
+mod test;
+mod venv;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Project tasks (run with `cargo xtask <task>`).
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run every check CI runs: fmt, clippy, cargo test, the descriptor check, and the Python
+    /// end-to-end tests (`cargo xtask test -- <pytest args>` forwards arguments to pytest).
+    Test(test::TestArgs),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Task::Test(args) => test::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The cause chain on one line, without the backtrace RUST_BACKTRACE would add.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Committing a worker's answer to an orchestration work item: the history it adds, the
+//! status it moves to, and the effects it asks for.
+//!
+//! History layout of one committed work item:
+//! `…past…, orchestratorStarted, <processed new events>, <one confirmation per action, eventId =
+//! action id>, orchestratorCompleted [, executionCompleted]`.
+
+use crate::action::{Action, CompletionAction, TurnResponse};
+use crate::effect::{ActivityTask, Effect, NewInstance, ParentLink, TimerTask};
+use crate::error::CoreError;
+use crate::events::{self, EventKind};
+use crate::ids::ExecutionId;
+use crate::instance::Instance;
+use crate::status::RuntimeStatus;
+use chrono::{DateTime, Utc};
+use dt_proto::history_event::EventType;
+use dt_proto::*;
+use std::collections::VecDeque;
+
+/// What the core needs from outside to commit a turn.
+#[derive(Clone, Debug)]
+pub struct TurnContext {
+    /// The commit time.
+    pub now: DateTime<Utc>,
+    /// The id the next execution gets if this turn continues as new.
+    pub next_execution_id: ExecutionId,
+    /// The most history events one execution may hold.
+    pub max_history_size: usize,
+}
+
+impl Instance {
+    /// Commits the worker's answer to the work item in flight and returns the effects.
+    ///
+    /// On error nothing has changed. A turn that would grow the history past
+    /// `max_history_size` is not applied: the orchestration fails with details saying so.
+    pub fn complete_turn(
+        &mut self,
+        response: TurnResponse,
+        ctx: &TurnContext,
+    ) -> Result<Vec<Effect>, CoreError> {
+        let Some(mut new_events) = self.in_flight.take() else {
+            return Err(CoreError::NoWorkInFlight(self.id.to_string()));
+        };
+        let now = ctx.now;
+        let processed = response
+            .num_events_processed
+            .map_or(new_events.len(), |n| n.min(new_events.len()));
+        let unprocessed = new_events.split_off(processed);
+
+        let completion_index = response
+            .actions
+            .iter()
+            .position(|a| matches!(a, Action::Complete { .. }));
+        let continues_as_new = matches!(
+            completion_index.map(|i| &response.actions[i]),
+            Some(Action::Complete {
+                completion: CompletionAction::ContinueAsNew { .. },
+                ..
+            })
+        );
+        let confirmations = response.actions.iter().filter(|a| confirms(a)).count();
+        let grown = self.history.len() + new_events.len() + confirmations + 2;
+        if !continues_as_new && grown > ctx.max_history_size {
+            return Ok(self.fail_history_limit(grown, ctx));
+        }
+
+        for event in &new_events {
+            match EventKind::of(event) {
+                EventKind::Suspended => self.status = RuntimeStatus::Suspended,
+                EventKind::Resumed => self.status = RuntimeStatus::Running,
+                _ => {}
+            }
+        }
+        if self.status == RuntimeStatus::Pending {
+            self.status = RuntimeStatus::Running;
+        }
+        self.history.extend(new_events);
+        self.custom_status = response.custom_status;
+        if response.trace_context.is_some() {
+            self.trace_context = response.trace_context;
+        }
+        self.last_updated_at = now;
+
+        let mut effects = Vec::new();
+        let mut to_self = Vec::new();
+        let mut completion = None;
+        for action in response.actions {
+            match action {
+                Action::Complete { completion: c, .. } => {
+                    completion = Some(c);
+                    break;
+                }
+                other => self.apply_action(other, now, &mut effects, &mut to_self),
+            }
+        }
+        self.history.push(events::orchestrator_completed(now));
+
+        let mut requeue: VecDeque<_> = unprocessed.into();
+        requeue.extend(self.inbox.drain(..));
+        self.inbox = requeue;
+
+        match completion {
+            None => self.inbox.extend(to_self),
+            Some(CompletionAction::ContinueAsNew {
+                input,
+                new_version,
+                carryover,
+            }) => self.continue_as_new(input, new_version, carryover, to_self, ctx),
+            Some(CompletionAction::Completed { result }) => {
+                effects.extend(self.end_execution(RuntimeStatus::Completed, result, None, now));
+            }
+            Some(CompletionAction::Failed { result, details }) => {
+                effects.extend(self.end_execution(RuntimeStatus::Failed, result, details, now));
+            }
+            Some(CompletionAction::Terminated { result }) => {
+                effects.extend(self.end_execution(RuntimeStatus::Terminated, result, None, now));
+            }
+        }
+        Ok(effects)
+    }
+
+    /// Appends `executionCompleted` and enters the terminal status.
+    fn end_execution(
+        &mut self,
+        status: RuntimeStatus,
+        output: Option<String>,
+        failure: Option<TaskFailureDetails>,
+        now: DateTime<Utc>,
+    ) -> Vec<Effect> {
+        self.history.push(events::execution_completed(
+            status.to_wire(),
+            output.clone(),
+            failure.clone(),
+            now,
+        ));
+        self.finish(status, output, failure, now)
+    }
+
+    fn apply_action(
+        &mut self,
+        action: Action,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+        to_self: &mut Vec<HistoryEvent>,
+    ) {
+        match action {
+            Action::ScheduleTask { id, task } => {
+                self.history.push(events::event(
+                    id,
+                    now,
+                    EventType::TaskScheduled(TaskScheduledEvent {
+                        name: task.name.clone(),
+                        version: task.version.clone(),
+                        input: task.input.clone(),
+                        parent_trace_context: task.parent_trace_context.clone(),
+                        tags: task.tags.clone(),
+                    }),
+                ));
+                effects.push(Effect::ScheduleActivity(ActivityTask {
+                    instance: self.id.clone(),
+                    execution: self.execution_id.clone(),
+                    task_id: id,
+                    name: task.name,
+                    version: task.version,
+                    input: task.input,
+                    parent_trace_context: task.parent_trace_context,
+                    tags: task.tags,
+                }));
+            }
+            Action::CreateTimer { id, fire_at } => {
+                self.history.push(events::event(
+                    id,
+                    now,
+                    EventType::TimerCreated(TimerCreatedEvent {
+                        fire_at: Some(fire_at),
+                    }),
+                ));
+                effects.push(Effect::CreateTimer(TimerTask {
+                    instance: self.id.clone(),
+                    execution: self.execution_id.clone(),
+                    timer_id: id,
+                    fire_at,
+                }));
+            }
+            Action::CreateSubOrchestration { id, child } => {
+                let child_id = if child.instance_id.is_empty() {
+                    format!("{}:{:04x}", self.id, id)
+                } else {
+                    child.instance_id
+                };
+                self.history.push(events::event(
+                    id,
+                    now,
+                    EventType::SubOrchestrationInstanceCreated(
+                        SubOrchestrationInstanceCreatedEvent {
+                            instance_id: child_id.clone(),
+                            name: child.name.clone(),
+                            version: child.version.clone(),
+                            input: child.input.clone(),
+                            parent_trace_context: child.parent_trace_context.clone(),
+                            tags: child.tags.clone(),
+                        },
+                    ),
+                ));
+                effects.push(Effect::StartChild(NewInstance {
+                    id: child_id,
+                    name: child.name,
+                    version: child.version,
+                    input: child.input,
+                    tags: child.tags,
+                    parent: Some(ParentLink {
+                        instance: self.id.clone(),
+                        execution: self.execution_id.clone(),
+                        task_id: id,
+                        name: self.name.clone(),
+                        version: self.version.clone(),
+                    }),
+                    parent_trace_context: child.parent_trace_context,
+                    scheduled_start: None,
+                }));
+            }
+            Action::SendEvent {
+                id,
+                target,
+                name,
+                data,
+            } => {
+                self.history.push(events::event(
+                    id,
+                    now,
+                    EventType::EventSent(EventSentEvent {
+                        instance_id: target.as_str().to_owned(),
+                        name: name.clone(),
+                        input: data.clone(),
+                    }),
+                ));
+                let event = events::event_raised(name, data, now);
+                if target == self.id {
+                    to_self.push(event);
+                } else {
+                    effects.push(Effect::SendEvent { target, event });
+                }
+            }
+            Action::Terminate {
+                target,
+                reason,
+                recurse,
+                ..
+            } => effects.push(Effect::Terminate {
+                target,
+                reason,
+                recurse,
+            }),
+            Action::Complete { .. } => {}
+        }
+    }
+
+    /// Starts the next execution: fresh history and id, the new input, and an inbox holding its
+    /// `executionStarted`, the carried-over events, then the external events that arrived while
+    /// the old execution's last work item was in flight. Results for the old execution are
+    /// dropped: nothing in the new one is waiting for them.
+    fn continue_as_new(
+        &mut self,
+        input: Option<String>,
+        new_version: Option<String>,
+        carryover: Vec<HistoryEvent>,
+        to_self: Vec<HistoryEvent>,
+        ctx: &TurnContext,
+    ) {
+        self.execution_id = ctx.next_execution_id.clone();
+        if new_version.is_some() {
+            self.version = new_version;
+        }
+        self.input = input;
+        self.output = None;
+        self.failure = None;
+        self.status = RuntimeStatus::Running;
+        self.history.clear();
+        let spec = NewInstance {
+            id: self.id.as_str().to_owned(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            input: self.input.clone(),
+            tags: self.tags.clone(),
+            parent: self.parent.clone(),
+            parent_trace_context: self.parent_trace_context.clone(),
+            scheduled_start: None,
+        };
+        let keep = |e: &HistoryEvent| {
+            matches!(
+                EventKind::of(e),
+                EventKind::EventRaised
+                    | EventKind::Suspended
+                    | EventKind::Resumed
+                    | EventKind::Terminated
+            )
+        };
+        let arrived: Vec<_> = self.inbox.drain(..).filter(keep).collect();
+        self.inbox
+            .push_back(spec.execution_started(&self.execution_id, ctx.now));
+        self.inbox.extend(carryover);
+        self.inbox.extend(to_self.into_iter().filter(keep));
+        self.inbox.extend(arrived);
+    }
+
+    fn fail_history_limit(&mut self, grown: usize, ctx: &TurnContext) -> Vec<Effect> {
+        let details = TaskFailureDetails {
+            error_type: "HistorySizeLimitExceeded".to_owned(),
+            error_message: format!(
+                "orchestration '{}' would grow its history to {grown} events, more than the \
+                 server's max_history_size of {}; the last turn was not applied",
+                self.id, ctx.max_history_size
+            ),
+            is_non_retriable: true,
+            ..Default::default()
+        };
+        self.fail_with(details, ctx.now)
+    }
+}
+
+/// Whether an action leaves a confirmation event in history.
+fn confirms(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::ScheduleTask { .. }
+            | Action::CreateTimer { .. }
+            | Action::CreateSubOrchestration { .. }
+            | Action::SendEvent { .. }
+    )
+}

@@ -1,0 +1,123 @@
+//! Decoding and validating client requests into store calls.
+
+use chrono::{DateTime, Utc};
+use dt_core::{NewInstance, RuntimeStatus, from_timestamp};
+use dt_proto::purge_instances_request::Request as PurgeRequest;
+use dt_proto::*;
+use dt_store::{CreateInstance, PurgeTarget, clip};
+use tonic::Status;
+
+/// A `StartInstance` request as a store call.
+pub(crate) fn create_instance(request: CreateInstanceRequest) -> Result<CreateInstance, Status> {
+    if request.name.is_empty() {
+        return Err(Status::invalid_argument("an orchestrator name is required"));
+    }
+    if request.instance_id.starts_with('@') {
+        return Err(Status::invalid_argument(format!(
+            "instance id '{}' starts with '@', which is reserved for entities",
+            clip(&request.instance_id)
+        )));
+    }
+    let replaceable = request
+        .orchestration_id_reuse_policy
+        .map(|p| p.replaceable_status)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            RuntimeStatus::from_wire_i32(s).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "unknown orchestration status {s} in the reuse policy"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CreateInstance {
+        spec: NewInstance {
+            id: request.instance_id,
+            name: request.name,
+            version: request.version,
+            input: request.input,
+            tags: request.tags,
+            parent: None,
+            parent_trace_context: request.parent_trace_context,
+            scheduled_start: scheduled_start(request.scheduled_start_timestamp.as_ref()),
+        },
+        execution_id: request.execution_id,
+        replaceable,
+    })
+}
+
+/// A scheduled start at or before the epoch means "now": the JavaScript SDK always sends one.
+fn scheduled_start(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    ts.map(from_timestamp).filter(|t| *t > DateTime::UNIX_EPOCH)
+}
+
+/// A `PurgeInstances` request as a store call.
+pub(crate) fn purge_target(request: Option<PurgeRequest>) -> Result<PurgeTarget, Status> {
+    match request {
+        Some(PurgeRequest::InstanceId(id)) => Ok(PurgeTarget::Instance(id)),
+        Some(PurgeRequest::PurgeInstanceFilter(filter)) => Ok(PurgeTarget::Filter(filter)),
+        Some(PurgeRequest::InstanceBatch(batch)) => {
+            if batch.instance_ids.len() > 500 {
+                return Err(Status::invalid_argument(format!(
+                    "an instance batch holds at most 500 ids, got {}",
+                    batch.instance_ids.len()
+                )));
+            }
+            Ok(PurgeTarget::Batch(batch.instance_ids))
+        }
+        None => Err(Status::invalid_argument(
+            "a purge needs an instanceId, a purgeInstanceFilter or an instanceBatch",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn table_of_rejected_starts() {
+        let rows = [
+            ("empty name", CreateInstanceRequest::default()),
+            (
+                "entity-style id",
+                CreateInstanceRequest {
+                    name: "o".into(),
+                    instance_id: "@counter@1".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "unknown status in policy",
+                CreateInstanceRequest {
+                    name: "o".into(),
+                    orchestration_id_reuse_policy: Some(OrchestrationIdReusePolicy {
+                        replaceable_status: vec![42],
+                    }),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (row, request) in rows {
+            let got = create_instance(request).map(|_| ());
+            assert_eq!(
+                got.map_err(|s| s.code()),
+                Err(Code::InvalidArgument),
+                "row {row:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn epoch_scheduled_start_means_now() {
+        let epoch = prost_types::Timestamp::default();
+        assert_eq!(scheduled_start(Some(&epoch)), None);
+        let later = prost_types::Timestamp {
+            seconds: 4_000_000_000,
+            nanos: 0,
+        };
+        assert!(scheduled_start(Some(&later)).is_some());
+    }
+}

@@ -1,0 +1,315 @@
+//! The `TaskHubSidecarService` implementation: each method decodes, calls the store, encodes.
+
+mod instances;
+mod work;
+
+use crate::status::to_status;
+use dt_proto::task_hub_sidecar_service_server::TaskHubSidecarService;
+use dt_proto::*;
+use dt_store::Store;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// The service over a store.
+#[derive(Clone)]
+pub struct SidecarService {
+    store: Arc<dyn Store>,
+    ping_interval: Duration,
+    /// Flips to `true` when the server shuts down, ending streams and long waits.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl SidecarService {
+    /// A service over `store` that pings idle workers every `ping_interval`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        ping_interval: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            store,
+            ping_interval,
+            shutdown,
+        }
+    }
+}
+
+type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+fn unimplemented(what: &str) -> Status {
+    Status::unimplemented(format!("{what} is not implemented by this server yet"))
+}
+
+#[tonic::async_trait]
+impl TaskHubSidecarService for SidecarService {
+    async fn hello(&self, _: Request<()>) -> Result<Response<()>, Status> {
+        Ok(Response::new(()))
+    }
+
+    async fn start_instance(
+        &self,
+        request: Request<CreateInstanceRequest>,
+    ) -> Result<Response<CreateInstanceResponse>, Status> {
+        instances::start(&*self.store, request.into_inner()).await
+    }
+
+    async fn get_instance(
+        &self,
+        request: Request<GetInstanceRequest>,
+    ) -> Result<Response<GetInstanceResponse>, Status> {
+        let request = request.into_inner();
+        let state = self
+            .store
+            .get_instance(&request.instance_id, request.get_inputs_and_outputs)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(instances::instance_response(state)))
+    }
+
+    async fn rewind_instance(
+        &self,
+        _: Request<RewindInstanceRequest>,
+    ) -> Result<Response<RewindInstanceResponse>, Status> {
+        Err(unimplemented("RewindInstance"))
+    }
+
+    async fn restart_instance(
+        &self,
+        request: Request<RestartInstanceRequest>,
+    ) -> Result<Response<RestartInstanceResponse>, Status> {
+        let request = request.into_inner();
+        let instance_id = self
+            .store
+            .restart_instance(&request.instance_id, request.restart_with_new_instance_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(RestartInstanceResponse { instance_id }))
+    }
+
+    async fn wait_for_instance_start(
+        &self,
+        request: Request<GetInstanceRequest>,
+    ) -> Result<Response<GetInstanceResponse>, Status> {
+        instances::wait(self, request, dt_store::WaitCondition::Started).await
+    }
+
+    async fn wait_for_instance_completion(
+        &self,
+        request: Request<GetInstanceRequest>,
+    ) -> Result<Response<GetInstanceResponse>, Status> {
+        instances::wait(self, request, dt_store::WaitCondition::Completed).await
+    }
+
+    async fn raise_event(
+        &self,
+        request: Request<RaiseEventRequest>,
+    ) -> Result<Response<RaiseEventResponse>, Status> {
+        let r = request.into_inner();
+        self.store
+            .raise_event(&r.instance_id, r.name, r.input)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(RaiseEventResponse {}))
+    }
+
+    async fn terminate_instance(
+        &self,
+        request: Request<TerminateRequest>,
+    ) -> Result<Response<TerminateResponse>, Status> {
+        let r = request.into_inner();
+        self.store
+            .terminate_instance(&r.instance_id, r.output, r.recursive)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(TerminateResponse {}))
+    }
+
+    async fn suspend_instance(
+        &self,
+        request: Request<SuspendRequest>,
+    ) -> Result<Response<SuspendResponse>, Status> {
+        let r = request.into_inner();
+        self.store
+            .suspend_instance(&r.instance_id, r.reason)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(SuspendResponse {}))
+    }
+
+    async fn resume_instance(
+        &self,
+        request: Request<ResumeRequest>,
+    ) -> Result<Response<ResumeResponse>, Status> {
+        let r = request.into_inner();
+        self.store
+            .resume_instance(&r.instance_id, r.reason)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(ResumeResponse {}))
+    }
+
+    async fn query_instances(
+        &self,
+        request: Request<QueryInstancesRequest>,
+    ) -> Result<Response<QueryInstancesResponse>, Status> {
+        let query = request.into_inner().query.unwrap_or_default();
+        let page = self.store.query_instances(query).await.map_err(to_status)?;
+        Ok(Response::new(QueryInstancesResponse {
+            orchestration_state: page.items,
+            continuation_token: page.continuation_token,
+        }))
+    }
+
+    async fn list_instance_ids(
+        &self,
+        request: Request<ListInstanceIdsRequest>,
+    ) -> Result<Response<ListInstanceIdsResponse>, Status> {
+        let page = self
+            .store
+            .list_instance_ids(request.into_inner())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(ListInstanceIdsResponse {
+            instance_ids: page.items,
+            last_instance_key: page.continuation_token,
+        }))
+    }
+
+    async fn purge_instances(
+        &self,
+        request: Request<PurgeInstancesRequest>,
+    ) -> Result<Response<PurgeInstancesResponse>, Status> {
+        instances::purge(&*self.store, request.into_inner()).await
+    }
+
+    type GetWorkItemsStream = ServerStream<WorkItem>;
+
+    async fn get_work_items(
+        &self,
+        request: Request<GetWorkItemsRequest>,
+    ) -> Result<Response<Self::GetWorkItemsStream>, Status> {
+        work::stream_work_items(self, request.into_inner()).await
+    }
+
+    async fn complete_activity_task(
+        &self,
+        request: Request<ActivityResponse>,
+    ) -> Result<Response<CompleteTaskResponse>, Status> {
+        self.store
+            .complete_activity(request.into_inner())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(CompleteTaskResponse {}))
+    }
+
+    async fn complete_orchestrator_task(
+        &self,
+        request: Request<OrchestratorResponse>,
+    ) -> Result<Response<CompleteTaskResponse>, Status> {
+        self.store
+            .complete_orchestration(request.into_inner())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(CompleteTaskResponse {}))
+    }
+
+    async fn complete_entity_task(
+        &self,
+        _: Request<EntityBatchResult>,
+    ) -> Result<Response<CompleteTaskResponse>, Status> {
+        Err(unimplemented("CompleteEntityTask (durable entities)"))
+    }
+
+    type StreamInstanceHistoryStream = ServerStream<HistoryChunk>;
+
+    async fn stream_instance_history(
+        &self,
+        request: Request<StreamInstanceHistoryRequest>,
+    ) -> Result<Response<Self::StreamInstanceHistoryStream>, Status> {
+        instances::stream_history(&*self.store, request.into_inner()).await
+    }
+
+    async fn create_task_hub(
+        &self,
+        _: Request<CreateTaskHubRequest>,
+    ) -> Result<Response<CreateTaskHubResponse>, Status> {
+        Err(unimplemented("CreateTaskHub"))
+    }
+
+    async fn delete_task_hub(
+        &self,
+        _: Request<DeleteTaskHubRequest>,
+    ) -> Result<Response<DeleteTaskHubResponse>, Status> {
+        Err(unimplemented("DeleteTaskHub"))
+    }
+
+    async fn signal_entity(
+        &self,
+        _: Request<SignalEntityRequest>,
+    ) -> Result<Response<SignalEntityResponse>, Status> {
+        Err(unimplemented("SignalEntity (durable entities)"))
+    }
+
+    async fn get_entity(
+        &self,
+        _: Request<GetEntityRequest>,
+    ) -> Result<Response<GetEntityResponse>, Status> {
+        Err(unimplemented("GetEntity (durable entities)"))
+    }
+
+    async fn query_entities(
+        &self,
+        _: Request<QueryEntitiesRequest>,
+    ) -> Result<Response<QueryEntitiesResponse>, Status> {
+        Err(unimplemented("QueryEntities (durable entities)"))
+    }
+
+    async fn clean_entity_storage(
+        &self,
+        _: Request<CleanEntityStorageRequest>,
+    ) -> Result<Response<CleanEntityStorageResponse>, Status> {
+        Err(unimplemented("CleanEntityStorage (durable entities)"))
+    }
+
+    async fn abandon_task_activity_work_item(
+        &self,
+        request: Request<AbandonActivityTaskRequest>,
+    ) -> Result<Response<AbandonActivityTaskResponse>, Status> {
+        self.store
+            .abandon_activity(&request.into_inner().completion_token)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(AbandonActivityTaskResponse {}))
+    }
+
+    async fn abandon_task_orchestrator_work_item(
+        &self,
+        request: Request<AbandonOrchestrationTaskRequest>,
+    ) -> Result<Response<AbandonOrchestrationTaskResponse>, Status> {
+        self.store
+            .abandon_orchestration(&request.into_inner().completion_token)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(AbandonOrchestrationTaskResponse {}))
+    }
+
+    async fn abandon_task_entity_work_item(
+        &self,
+        _: Request<AbandonEntityTaskRequest>,
+    ) -> Result<Response<AbandonEntityTaskResponse>, Status> {
+        Err(unimplemented(
+            "AbandonTaskEntityWorkItem (durable entities)",
+        ))
+    }
+
+    async fn skip_graceful_orchestration_terminations(
+        &self,
+        _: Request<SkipGracefulOrchestrationTerminationsRequest>,
+    ) -> Result<Response<SkipGracefulOrchestrationTerminationsResponse>, Status> {
+        Err(unimplemented("SkipGracefulOrchestrationTerminations"))
+    }
+}

@@ -1,0 +1,1 @@
+//! Conformance checks every Store implementation must pass.

@@ -1,0 +1,280 @@
+//! The in-memory store: one `std::sync::Mutex<State>` behind the `Store` methods.
+//!
+//! A std mutex rather than tokio's because no lock is ever held across an `.await`: every
+//! method locks, changes state synchronously, unlocks, and only then waits on a `Notify`.
+
+mod client;
+mod dispatch;
+mod query;
+mod state;
+mod timeline;
+
+use crate::api::*;
+use crate::clock::{Clock, SystemClock};
+use crate::error::StoreError;
+use async_trait::async_trait;
+use dt_core::{NewInstance, WorkFilters};
+use dt_proto::*;
+use state::State;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// A [`Store`] that keeps everything in process memory.
+pub struct MemoryStore {
+    state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+    /// Woken whenever new work may be available for some worker.
+    work_available: Notify,
+    /// Woken (one permit) whenever the timeline gained an entry.
+    schedule_changed: Notify,
+    next_worker: AtomicU64,
+}
+
+impl MemoryStore {
+    /// An empty store on the system clock.
+    pub fn new(config: StoreConfig) -> Self {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// An empty store on the given clock.
+    pub fn with_clock(config: StoreConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            state: Mutex::new(State::new(config)),
+            clock,
+            work_available: Notify::new(),
+            schedule_changed: Notify::new(),
+            next_worker: AtomicU64::new(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves state that is still structurally valid (every
+        // change is a sequence of complete map operations), so keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the state and then wakes whoever its changes concern.
+    fn with_state<T>(&self, f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T) -> T {
+        let now = self.clock.now();
+        let (result, work, schedule) = {
+            let mut state = self.lock();
+            let result = f(&mut state, now);
+            let flags = (
+                std::mem::take(&mut state.work_added),
+                std::mem::take(&mut state.schedule_added),
+            );
+            (result, flags.0, flags.1)
+        };
+        if work {
+            self.work_available.notify_waiters();
+        }
+        if schedule {
+            self.schedule_changed.notify_one();
+        }
+        result
+    }
+}
+
+/// Removes an instance's waiter entry when the last waiter leaves, so ids that were only
+/// ever waited on do not accumulate.
+struct WaiterGuard<'a> {
+    store: &'a MemoryStore,
+    id: &'a str,
+    notify: Option<Arc<Notify>>,
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.notify.take());
+        let mut state = self.store.lock();
+        if state
+            .waiters
+            .get(self.id)
+            .is_some_and(|n| Arc::strong_count(n) == 1)
+        {
+            state.waiters.remove(self.id);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_instance(&self, request: CreateInstance) -> StoreResult<String> {
+        self.with_state(|s, now| s.create_instance(request, now))
+    }
+
+    async fn get_instance(
+        &self,
+        id: &str,
+        include_payloads: bool,
+    ) -> StoreResult<Option<OrchestrationState>> {
+        Ok(self
+            .lock()
+            .instance(id)
+            .map(|i| i.to_state(include_payloads)))
+    }
+
+    async fn wait_for_instance(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+        include_payloads: bool,
+    ) -> StoreResult<OrchestrationState> {
+        let mut guard = WaiterGuard {
+            store: self,
+            id,
+            notify: None,
+        };
+        loop {
+            let notify = {
+                let mut state = self.lock();
+                if let Some(instance) = state.instance(id)
+                    && condition.holds(instance.status)
+                {
+                    return Ok(instance.to_state(include_payloads));
+                }
+                state.waiters.entry(id.to_owned()).or_default().clone()
+            };
+            guard.notify = Some(notify.clone());
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Re-check after enabling: a change between the unlock and `enable` would otherwise
+            // be missed.
+            let satisfied = self
+                .lock()
+                .instance(id)
+                .is_some_and(|i| condition.holds(i.status));
+            if !satisfied {
+                notified.await;
+            }
+        }
+    }
+
+    async fn raise_event(&self, id: &str, name: String, input: Option<String>) -> StoreResult<()> {
+        self.with_state(|s, now| s.raise_event(id, name, input, now))
+    }
+
+    async fn terminate_instance(
+        &self,
+        id: &str,
+        reason: Option<String>,
+        recursive: bool,
+    ) -> StoreResult<()> {
+        self.with_state(|s, now| s.terminate_instance(id, reason, recursive, now));
+        Ok(())
+    }
+
+    async fn suspend_instance(&self, id: &str, reason: Option<String>) -> StoreResult<()> {
+        self.with_state(|s, now| s.suspend(id, reason, now))
+    }
+
+    async fn resume_instance(&self, id: &str, reason: Option<String>) -> StoreResult<()> {
+        self.with_state(|s, now| s.resume(id, reason, now))
+    }
+
+    async fn restart_instance(&self, id: &str, new_instance_id: bool) -> StoreResult<String> {
+        self.with_state(|s, now| s.restart(id, new_instance_id, now))
+    }
+
+    async fn purge_instances(&self, target: PurgeTarget, recursive: bool) -> StoreResult<usize> {
+        Ok(self.with_state(|s, _| s.purge(target, recursive)))
+    }
+
+    async fn query_instances(&self, query: InstanceQuery) -> StoreResult<Page<OrchestrationState>> {
+        self.lock().query_instances(query)
+    }
+
+    async fn list_instance_ids(
+        &self,
+        request: ListInstanceIdsRequest,
+    ) -> StoreResult<Page<String>> {
+        self.lock().list_instance_ids(request)
+    }
+
+    async fn instance_history(
+        &self,
+        id: &str,
+        execution_id: Option<&str>,
+    ) -> StoreResult<Vec<HistoryEvent>> {
+        self.lock().instance_history(id, execution_id)
+    }
+
+    async fn connect_worker(&self, filters: WorkFilters) -> StoreResult<WorkerId> {
+        let id = WorkerId(self.next_worker.fetch_add(1, Ordering::Relaxed));
+        self.lock().connect_worker(id, filters);
+        Ok(id)
+    }
+
+    async fn disconnect_worker(&self, worker: WorkerId) -> StoreResult<()> {
+        self.with_state(|s, now| s.disconnect_worker(worker, now));
+        Ok(())
+    }
+
+    async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WorkItem> {
+        loop {
+            let notified = self.work_available.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let item = self.with_state(|s, now| {
+                if !s.workers.contains_key(&worker) {
+                    return Err(StoreError::NotFound(format!(
+                        "worker {} is not connected",
+                        worker.0
+                    )));
+                }
+                Ok(s.try_fetch(worker, now))
+            })?;
+            if let Some(item) = item {
+                return Ok(item);
+            }
+            notified.await;
+        }
+    }
+
+    async fn complete_orchestration(&self, response: OrchestratorResponse) -> StoreResult<()> {
+        self.with_state(|s, now| s.complete_orchestration(response, now))
+    }
+
+    async fn complete_activity(&self, response: ActivityResponse) -> StoreResult<()> {
+        self.with_state(|s, now| s.complete_activity(response, now))
+    }
+
+    async fn abandon_orchestration(&self, completion_token: &str) -> StoreResult<()> {
+        self.with_state(|s, now| s.abandon(completion_token, now));
+        Ok(())
+    }
+
+    async fn abandon_activity(&self, completion_token: &str) -> StoreResult<()> {
+        self.with_state(|s, now| s.abandon(completion_token, now));
+        Ok(())
+    }
+
+    async fn run_due(&self) -> StoreResult<Option<Duration>> {
+        Ok(self.with_state(|s, now| s.run_due(now)))
+    }
+
+    async fn schedule_changed(&self) {
+        self.schedule_changed.notified().await;
+    }
+
+    async fn reset(&self) -> StoreResult<()> {
+        self.with_state(|s, _| {
+            s.clear();
+            s.work_added = true;
+        });
+        Ok(())
+    }
+}
+
+/// Lets callers build a [`CreateInstance`] from a spec with the default policy.
+impl From<NewInstance> for CreateInstance {
+    fn from(spec: NewInstance) -> Self {
+        Self {
+            spec,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The in-memory store's state and the bookkeeping every operation shares: creating and
+//! touching instances, carrying out effects, and the timeline of things due later.
+
+use crate::api::{StoreConfig, WorkerId};
+use chrono::{DateTime, Utc};
+use dt_core::{
+    ActivityTask, Effect, ExecutionId, Instance, NewInstance, TerminateOutcome, TimerTask,
+    WorkFilters,
+};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Everything the in-memory store holds, behind one mutex.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) config: StoreConfig,
+    /// Instances by id, each with the sequence number of its creation.
+    pub(crate) instances: HashMap<String, Entry>,
+    /// Instance ids in creation order, for paging.
+    pub(crate) by_creation: BTreeMap<u64, String>,
+    /// Instances that may be dispatchable; checked again when popped.
+    pub(crate) ready: VecDeque<String>,
+    pub(crate) ready_set: HashSet<String>,
+    /// Activities waiting for a worker.
+    pub(crate) activities: VecDeque<ActivityTask>,
+    /// Things due at a time: timers, delayed starts, backoffs, lease expiries.
+    pub(crate) timeline: BTreeMap<(DateTime<Utc>, u64), Due>,
+    /// Work items handed to workers, by completion token.
+    pub(crate) leases: HashMap<u64, Lease>,
+    pub(crate) workers: HashMap<WorkerId, Worker>,
+    /// Per-instance notifiers for `wait_for_instance`, created on demand.
+    pub(crate) waiters: HashMap<String, Arc<Notify>>,
+    pub(crate) next_seq: u64,
+    /// Set when something was added to the timeline, so the scheduler recomputes its deadline.
+    pub(crate) work_added: bool,
+    pub(crate) schedule_added: bool,
+}
+
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
+    pub(crate) instance: Instance,
+}
+
+pub(crate) struct Worker {
+    pub(crate) filters: WorkFilters,
+    pub(crate) tokens: HashSet<u64>,
+    /// Alternates which queue a worker looks at first, so neither kind starves the other.
+    pub(crate) prefer_activities: bool,
+}
+
+/// A work item handed to a worker.
+pub(crate) struct Lease {
+    pub(crate) worker: WorkerId,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) work: Leased,
+}
+
+pub(crate) enum Leased {
+    Orchestration {
+        instance: String,
+        execution: ExecutionId,
+    },
+    Activity(ActivityTask),
+}
+
+/// Something to do at a time.
+pub(crate) enum Due {
+    Timer(TimerTask),
+    /// An instance whose scheduled start or abandon backoff has passed.
+    Instance(String),
+    Activity(ActivityTask),
+    LeaseExpiry(u64),
+}
+
+impl State {
+    pub(crate) fn new(config: StoreConfig) -> Self {
+        Self {
+            config,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    pub(crate) fn instance(&self, id: &str) -> Option<&Instance> {
+        self.instances.get(id).map(|e| &e.instance)
+    }
+
+    pub(crate) fn instance_mut(&mut self, id: &str) -> Option<&mut Instance> {
+        self.instances.get_mut(id).map(|e| &mut e.instance)
+    }
+
+    pub(crate) fn schedule(&mut self, at: DateTime<Utc>, due: Due) {
+        let seq = self.next_seq();
+        self.timeline.insert((at, seq), due);
+        self.schedule_added = true;
+    }
+
+    /// Call after any change to an instance: wakes its waiters and queues it if it can be
+    /// dispatched (or sets a wake-up for its scheduled start).
+    pub(crate) fn touch(&mut self, id: &str, now: DateTime<Utc>) {
+        if let Some(notify) = self.waiters.get(id) {
+            notify.notify_waiters();
+        }
+        let Some(instance) = self.instance(id) else {
+            return;
+        };
+        if let Some(at) = instance.start_delayed_until(now) {
+            if instance.in_flight.is_none() {
+                self.schedule(at, Due::Instance(id.to_owned()));
+            }
+            return;
+        }
+        if instance.is_dispatchable(now) && self.ready_set.insert(id.to_owned()) {
+            self.ready.push_back(id.to_owned());
+            self.work_added = true;
+        }
+    }
+
+    /// Inserts a new instance (replacing any with the same id) and queues it.
+    pub(crate) fn insert_instance(
+        &mut self,
+        spec: NewInstance,
+        execution: ExecutionId,
+        now: DateTime<Utc>,
+    ) -> String {
+        let id = spec.id.clone();
+        self.remove_instance(&id);
+        let seq = self.next_seq();
+        self.by_creation.insert(seq, id.clone());
+        let instance = Instance::new(spec, execution, now);
+        self.instances.insert(id.clone(), Entry { seq, instance });
+        self.touch(&id, now);
+        id
+    }
+
+    pub(crate) fn remove_instance(&mut self, id: &str) -> Option<Instance> {
+        let entry = self.instances.remove(id)?;
+        self.by_creation.remove(&entry.seq);
+        if let Some(notify) = self.waiters.get(id) {
+            notify.notify_waiters();
+        }
+        Some(entry.instance)
+    }
+
+    pub(crate) fn new_execution_id() -> ExecutionId {
+        ExecutionId::new(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Carries out effects, including the ones they cause in turn, within the current commit.
+    pub(crate) fn apply_effects(&mut self, effects: Vec<Effect>, now: DateTime<Utc>) {
+        let mut queue: VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::ScheduleActivity(task) => {
+                    self.activities.push_back(task);
+                    self.work_added = true;
+                }
+                Effect::CreateTimer(timer) => {
+                    let at = timer.due();
+                    self.schedule(at, Due::Timer(timer));
+                }
+                Effect::StartChild(spec) => self.start_child(spec, now, &mut queue),
+                Effect::SendEvent { target, event } => {
+                    if let Some(instance) = self.instance_mut(target.as_str()) {
+                        instance.deliver(event, now);
+                        self.touch(target.as_str(), now);
+                    }
+                }
+                Effect::NotifyParent { parent, event } => {
+                    if let Some(instance) = self.instance_mut(parent.instance.as_str()) {
+                        instance.deliver_result(&parent.execution, event, now);
+                        self.touch(parent.instance.as_str(), now);
+                    }
+                }
+                Effect::Terminate {
+                    target,
+                    reason,
+                    recurse,
+                } => {
+                    let more = self.terminate(target.as_str(), reason, recurse, now);
+                    queue.extend(more);
+                }
+            }
+        }
+    }
+
+    /// Creates a child; an id held by a live instance fails the child task in its parent
+    /// instead, so the parent never waits for a child that will not run.
+    fn start_child(&mut self, spec: NewInstance, now: DateTime<Utc>, queue: &mut VecDeque<Effect>) {
+        let taken = self
+            .instance(&spec.id)
+            .filter(|i| !i.is_terminal())
+            .map(|i| i.status);
+        match (taken, spec.parent.clone()) {
+            (Some(status), Some(parent)) => {
+                let details = dt_proto::TaskFailureDetails {
+                    error_type: "OrchestrationAlreadyExists".to_owned(),
+                    error_message: format!(
+                        "cannot start sub-orchestration '{}': an instance with that id is {:?}",
+                        spec.id, status
+                    ),
+                    ..Default::default()
+                };
+                let event = dt_core::events::sub_orchestration_failed(parent.task_id, details, now);
+                queue.push_back(Effect::NotifyParent { parent, event });
+            }
+            _ => {
+                self.insert_instance(spec, Self::new_execution_id(), now);
+            }
+        }
+    }
+
+    /// Terminates one instance; returns the effects of a termination done on the spot.
+    pub(crate) fn terminate(
+        &mut self,
+        id: &str,
+        reason: Option<String>,
+        recurse: bool,
+        now: DateTime<Utc>,
+    ) -> Vec<Effect> {
+        let Some(instance) = self.instance_mut(id) else {
+            return Vec::new();
+        };
+        let outcome = instance.terminate(reason, recurse, now);
+        self.touch(id, now);
+        match outcome {
+            TerminateOutcome::Terminated(effects) => effects,
+            TerminateOutcome::Requested | TerminateOutcome::Ignored => Vec::new(),
+        }
+    }
+
+    /// Drops all instances and queued work; workers stay connected with their filters, and
+    /// waiters are woken so they see the instance is gone.
+    pub(crate) fn clear(&mut self) {
+        let config = self.config.clone();
+        let mut workers = std::mem::take(&mut self.workers);
+        for worker in workers.values_mut() {
+            worker.tokens.clear();
+        }
+        let waiters = std::mem::take(&mut self.waiters);
+        *self = Self::new(config);
+        self.workers = workers;
+        for notify in waiters.values() {
+            notify.notify_waiters();
+        }
+        self.waiters = waiters;
+    }
+}

@@ -1,0 +1,109 @@
+//! `cargo xtask test`: the CI pipeline. Runs the steps in order, stops at the first failure,
+//! and ends with how long each step took.
+
+use crate::{cmd, descriptor, e2e, venv};
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Options of `cargo xtask test`.
+#[derive(clap::Args)]
+pub(crate) struct TestArgs {
+    /// Skip `cargo fmt --check` and `cargo clippy`.
+    #[arg(long)]
+    no_lint: bool,
+    /// Skip `cargo test`.
+    #[arg(long)]
+    no_rust: bool,
+    /// Skip building dt-server and the Python end-to-end tests.
+    #[arg(long)]
+    no_python: bool,
+    /// Arguments for pytest, after `--` (e.g. `-- -k hello -x`).
+    #[arg(last = true)]
+    pytest_args: Vec<String>,
+}
+
+/// Runs the pipeline and prints the per-step timings, whether it passed or not.
+pub(crate) fn run(args: &TestArgs) -> Result<()> {
+    let root = cmd::root()?;
+    let mut timings = Timings::default();
+    let result = steps(&root, args, &mut timings);
+    timings.print(result.is_ok());
+    result
+}
+
+fn steps(root: &Path, args: &TestArgs, t: &mut Timings) -> Result<()> {
+    if !args.no_lint {
+        t.step("cargo fmt --all --check", || {
+            cmd::run(&mut cmd::cargo(root, &["fmt", "--all", "--check"]))
+        })?;
+        t.step(
+            "cargo clippy --workspace --all-targets -- -D warnings",
+            || {
+                cmd::run(&mut cmd::cargo(
+                    root,
+                    &[
+                        "clippy",
+                        "--workspace",
+                        "--all-targets",
+                        "--",
+                        "-D",
+                        "warnings",
+                    ],
+                ))
+            },
+        )?;
+    }
+    if !args.no_rust {
+        t.step("cargo test --workspace", || {
+            cmd::run(&mut cmd::cargo(root, &["test", "--workspace"]))
+        })?;
+    }
+    let python = t.step("python venv (.venv, xtask/python-requirements.txt)", || {
+        venv::ensure(root)
+    })?;
+    t.step("descriptor check (xtask/check_descriptor.py)", || {
+        descriptor::check(root, &python)
+    })?;
+    if args.no_python {
+        if !args.pytest_args.is_empty() {
+            println!("note: --no-python given, pytest arguments ignored");
+        }
+        return Ok(());
+    }
+    t.step("cargo build --bin dt-server", || {
+        cmd::run(&mut cmd::cargo(root, &["build", "--bin", "dt-server"]))
+    })?;
+    t.step(
+        "pytest tests/python (DT_SERVER_BIN=target/debug/dt-server)",
+        || e2e::run(root, &python, &args.pytest_args),
+    )
+}
+
+/// The steps run so far, with their durations.
+#[derive(Default)]
+struct Timings(Vec<(String, Duration)>);
+
+impl Timings {
+    /// Prints a header, runs `body`, and records how long it took.
+    fn step<T>(&mut self, name: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
+        println!("==> {name}");
+        let start = Instant::now();
+        let result = body();
+        self.0.push((name.to_owned(), start.elapsed()));
+        result.with_context(|| format!("step `{name}` failed"))
+    }
+
+    /// Prints one line per step; the last step is marked as failed if `ok` is false.
+    fn print(&self, ok: bool) {
+        println!("==> summary");
+        let last = self.0.len().saturating_sub(1);
+        for (i, (name, elapsed)) in self.0.iter().enumerate() {
+            let status = if !ok && i == last { "FAILED" } else { "ok" };
+            println!("{status:>6} {:>8.1}s  {name}", elapsed.as_secs_f64());
+        }
+        let total: Duration = self.0.iter().map(|(_, elapsed)| *elapsed).sum();
+        let verdict = if ok { "passed" } else { "FAILED" };
+        println!("{verdict:>6} {:>8.1}s  total", total.as_secs_f64());
+    }
+}
