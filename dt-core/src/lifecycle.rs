@@ -74,7 +74,7 @@ impl Instance {
         self.deliver(events::execution_resumed(reason, now), now) == Delivery::Queued
     }
 
-    /// Terminates the instance. One that has never run (nothing committed, nothing in flight)
+    /// Terminates the instance. One that has never run (still pending, nothing in flight)
     /// ends at once, because no worker may ever pick it up (a scheduled start, a filter no
     /// worker matches); otherwise the worker acknowledges an `executionTerminated`.
     pub fn terminate(
@@ -86,7 +86,7 @@ impl Instance {
         if self.is_terminal() {
             return TerminateOutcome::Ignored;
         }
-        if self.history.is_empty() && self.in_flight.is_none() {
+        if self.status == RuntimeStatus::Pending && self.in_flight.is_none() {
             let effects = self.finish(RuntimeStatus::Terminated, reason, None, now);
             return TerminateOutcome::Terminated(effects);
         }

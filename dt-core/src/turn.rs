@@ -15,7 +15,6 @@ use crate::status::RuntimeStatus;
 use chrono::{DateTime, Utc};
 use dt_proto::history_event::EventType;
 use dt_proto::*;
-use std::collections::VecDeque;
 
 /// What the core needs from outside to commit a turn.
 #[derive(Clone, Debug)]
@@ -42,24 +41,33 @@ impl Instance {
             return Err(CoreError::NoWorkInFlight(self.id.to_string()));
         };
         let now = ctx.now;
+        // The framing orchestratorStarted is always committed, whatever the count says: the
+        // worker replays its clock from it, and requeued events get a fresh one.
         let processed = response
             .num_events_processed
-            .map_or(new_events.len(), |n| n.min(new_events.len()));
-        let unprocessed = new_events.split_off(processed);
+            .map_or(new_events.len(), |n| n.clamp(1, new_events.len().max(1)));
+        let unprocessed = new_events.split_off(processed.min(new_events.len()));
 
         let completion_index = response
             .actions
             .iter()
             .position(|a| matches!(a, Action::Complete { .. }));
+        let completion = completion_index.map(|i| &response.actions[i]);
         let continues_as_new = matches!(
-            completion_index.map(|i| &response.actions[i]),
+            completion,
             Some(Action::Complete {
                 completion: CompletionAction::ContinueAsNew { .. },
                 ..
             })
         );
-        let confirmations = response.actions.iter().filter(|a| confirms(a)).count();
-        let grown = self.history.len() + new_events.len() + confirmations + 2;
+        let applied = completion_index.unwrap_or(response.actions.len());
+        let confirmations = response.actions[..applied]
+            .iter()
+            .filter(|a| confirms(a))
+            .count();
+        // orchestratorCompleted, plus executionCompleted when the turn ends the execution.
+        let closing = 1 + usize::from(completion.is_some());
+        let grown = self.history.len() + new_events.len() + confirmations + closing;
         if !continues_as_new && grown > ctx.max_history_size {
             return Ok(self.fail_history_limit(grown, ctx));
         }
@@ -95,9 +103,9 @@ impl Instance {
         }
         self.history.push(events::orchestrator_completed(now));
 
-        let mut requeue: VecDeque<_> = unprocessed.into();
-        requeue.extend(self.inbox.drain(..));
-        self.inbox = requeue;
+        let waiting: Vec<_> = self.inbox.drain(..).collect();
+        self.requeue_front(unprocessed);
+        self.inbox.extend(waiting);
 
         match completion {
             None => self.inbox.extend(to_self),
@@ -299,8 +307,20 @@ impl Instance {
         self.inbox
             .push_back(spec.execution_started(&self.execution_id, ctx.now));
         self.inbox.extend(carryover);
-        self.inbox.extend(to_self.into_iter().filter(keep));
-        self.inbox.extend(arrived);
+        // The new execution starts unsuspended: replay the kept suspend/resume requests so the
+        // flag matches what the worker will see, and drop the ones that would not pair up (a
+        // resume for a running orchestration makes the Python worker fail it).
+        self.suspend_requested = false;
+        for event in to_self.into_iter().filter(keep).chain(arrived) {
+            match EventKind::of(&event) {
+                EventKind::Suspended if self.suspend_requested => continue,
+                EventKind::Resumed if !self.suspend_requested => continue,
+                EventKind::Suspended => self.suspend_requested = true,
+                EventKind::Resumed => self.suspend_requested = false,
+                _ => {}
+            }
+            self.inbox.push_back(event);
+        }
     }
 
     fn fail_history_limit(&mut self, grown: usize, ctx: &TurnContext) -> Vec<Effect> {

@@ -1,0 +1,286 @@
+"""Helpers shared by the dt-server end-to-end tests (servers, clients, workers, polling).
+
+Configuration (environment):
+- DT_SERVER_BIN: path of the dt-server binary (default `<repo>/target/debug/dt-server`).
+- DT_E2E_BACKEND=reference: use the SDK's in-memory Python backend instead of dt-server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, Union
+
+import pytest
+
+from durabletask import client as dt_client
+from durabletask import worker as dt_worker
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SERVER_BIN = REPO_ROOT / "target" / "debug" / "dt-server"
+BACKEND = os.environ.get("DT_E2E_BACKEND", "dt-server").strip().lower()
+USING_REFERENCE = BACKEND in ("reference", "py", "python")
+
+# Generous waits so a slow CI machine does not flake; a passing test never waits this long.
+WAIT = 30.0
+STARTUP_TIMEOUT = float(os.environ.get("DT_SERVER_STARTUP_TIMEOUT", "30"))
+STOP_TIMEOUT = 10.0
+LISTENING_RE = re.compile(r"dt-server listening on (\S+)")
+PORT_RE = re.compile(r":(\d+)\s*$")
+
+Status = dt_client.OrchestrationStatus
+
+_sdk_log = logging.getLogger("e2e.sdk")
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers
+# ---------------------------------------------------------------------------------------------
+
+def server_binary() -> Path:
+    return Path(os.environ.get("DT_SERVER_BIN") or DEFAULT_SERVER_BIN)
+
+
+@dataclass
+class ServerHandle:
+    """A running backend: `address` is "localhost:<port>"."""
+
+    port: int
+    kind: str
+    process: subprocess.Popen[bytes] | None = None
+    stderr_path: Path | None = None
+    _backend: Any = None
+    _stdout_lines: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"localhost:{self.port}"
+
+    def stderr_text(self) -> str:
+        if self.stderr_path is None or not self.stderr_path.exists():
+            return ""
+        return self.stderr_path.read_text(errors="replace")
+
+    def stderr_tail(self, lines: int = 80) -> str:
+        return "\n".join(self.stderr_text().splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self._backend is not None:
+            self._backend.stop()
+            self._backend = None
+        if self.process is not None:
+            _terminate(self.process)
+            self.process = None
+        if self.stderr_path is not None:
+            self.stderr_path.unlink(missing_ok=True)
+            self.stderr_path = None
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _start_reference(max_history_size: int | None) -> ServerHandle:
+    from durabletask.testing import create_test_backend
+
+    port = _free_port()
+    kwargs: dict[str, Any] = {"port": port}
+    if max_history_size is not None:
+        kwargs["max_history_size"] = max_history_size
+    backend = create_test_backend(**kwargs)
+    return ServerHandle(port=port, kind="reference", _backend=backend)
+
+
+def _start_binary(max_history_size: int | None, extra_args: Sequence[str]) -> ServerHandle:
+    binary = server_binary()
+    if not binary.is_file():
+        pytest.fail(f"dt-server binary not found at {binary} (build it: cargo build --bin dt-server, "
+                    "or set DT_SERVER_BIN)", pytrace=False)
+    args = [str(binary), "--port", "0"]
+    if max_history_size is not None:
+        args += ["--max-history-size", str(max_history_size)]
+    args += list(extra_args)
+
+    stderr_file = tempfile.NamedTemporaryFile(prefix="dt-server-", suffix=".stderr", delete=False)
+    stderr_path = Path(stderr_file.name)
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_file)
+    stderr_file.close()  # the child keeps its own descriptor
+
+    lines: queue.Queue[str | None] = queue.Queue()
+    handle = ServerHandle(port=0, kind="dt-server", process=proc, stderr_path=stderr_path)
+
+    def pump_stdout() -> None:
+        # Keeps draining stdout for the whole server lifetime so the pipe never fills up.
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            text = raw.decode(errors="replace").rstrip("\r\n")
+            handle._stdout_lines.append(text)
+            lines.put(text)
+        lines.put(None)
+
+    threading.Thread(target=pump_stdout, name=f"dt-server-stdout-{proc.pid}", daemon=True).start()
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    problem = None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            problem = f"no 'dt-server listening on' line within {STARTUP_TIMEOUT:.0f}s"
+            break
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            continue
+        if line is None:
+            problem = f"dt-server exited before listening (exit code {proc.wait(timeout=STOP_TIMEOUT)})"
+            break
+        m = LISTENING_RE.search(line)
+        if m:
+            pm = PORT_RE.search(m.group(1))
+            if pm and int(pm.group(1)) > 0:
+                handle.port = int(pm.group(1))
+                return handle
+            problem = f"could not parse a port from {line!r}"
+            break
+
+    _terminate(proc)
+    stdout = "\n".join(handle._stdout_lines)
+    stderr = handle.stderr_text()
+    handle.stop()
+    pytest.fail(f"{problem}\ncommand: {' '.join(args)}\n--- stdout ---\n{stdout}\n"
+                f"--- stderr ---\n{stderr}", pytrace=False)
+
+
+def start_server(max_history_size: int | None = None, extra_args: Sequence[str] = ()) -> ServerHandle:
+    """Starts a backend of the configured kind on a free port; call `.stop()` when done."""
+    if USING_REFERENCE:
+        return _start_reference(max_history_size)
+    return _start_binary(max_history_size, extra_args)
+
+
+@contextlib.contextmanager
+def extra_server(max_history_size: int | None = None, extra_args: Sequence[str] = ()) -> Iterator[ServerHandle]:
+    """An additional, independent backend (e.g. several backends on different ports)."""
+    handle = start_server(max_history_size, extra_args)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Client and worker helpers
+# ---------------------------------------------------------------------------------------------
+
+def new_client(address: str) -> dt_client.TaskHubGrpcClient:
+    return dt_client.TaskHubGrpcClient(host_address=address, logger=_sdk_log.getChild("client"))
+
+
+Registration = Union[Callable[..., Any], tuple[str, Callable[..., Any]]]
+
+
+@contextlib.contextmanager
+def running_worker(address: str,
+                   orchestrators: Sequence[Registration] = (),
+                   activities: Sequence[Registration] = (),
+                   **worker_kwargs: Any) -> Iterator[dt_worker.TaskHubGrpcWorker]:
+    """Starts a TaskHubGrpcWorker against `address` with the given registrations; stops it after.
+
+    A registration is a function (registered under its `__name__`) or a `(name, function)` pair.
+    """
+    worker_kwargs.setdefault("logger", _sdk_log.getChild("worker"))
+    w = dt_worker.TaskHubGrpcWorker(host_address=address, **worker_kwargs)
+    for reg in orchestrators:
+        if isinstance(reg, tuple):
+            w._registry.add_named_orchestrator(*reg)  # no public API for explicit names
+        else:
+            w.add_orchestrator(reg)
+    for reg in activities:
+        if isinstance(reg, tuple):
+            w._registry.add_named_activity(*reg)
+        else:
+            w.add_activity(reg)
+    w.start()
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, interval: float = 0.05,
+               message: str | Callable[[], str] = "condition") -> Any:
+    """Polls `predicate` until it returns a truthy value (returned) or `timeout` elapses (fails)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            text = message() if callable(message) else message
+            pytest.fail(f"timed out after {timeout}s waiting for {text}; last value: {last!r}")
+        time.sleep(interval)
+
+
+def wait_for_status(c: dt_client.TaskHubGrpcClient, instance_id: str, status: Status,
+                    timeout: float = WAIT) -> dt_client.OrchestrationState:
+    """Polls GetInstance until the instance reports `status`."""
+    def check() -> dt_client.OrchestrationState | None:
+        state = c.get_orchestration_state(instance_id)
+        return state if state is not None and state.runtime_status == status else None
+
+    return wait_until(check, timeout, message=lambda: f"{instance_id} to become {status.name}")
+
+
+def complete(c: dt_client.TaskHubGrpcClient, instance_id: str, timeout: float = WAIT) -> dt_client.OrchestrationState:
+    """wait_for_orchestration_completion that never returns None."""
+    state = c.wait_for_orchestration_completion(instance_id, timeout=timeout)
+    assert state is not None, f"instance {instance_id} does not exist"
+    return state
+
+
+def uid(prefix: str = "e2e") -> str:
+    """A fresh instance id with a readable prefix."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class Counter:
+    """Thread-safe counters keyed by (e.g.) instance id, for activities running in the worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def incr(self, key: str) -> int:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            return self._counts[key]
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            return self._counts.get(key, 0)
