@@ -71,14 +71,11 @@ pub(super) async fn purge(
     store: &dyn Store,
     request: PurgeInstancesRequest,
 ) -> Result<Response<PurgeInstancesResponse>, Status> {
-    if !request.is_orchestration
-        && matches!(
-            request.request,
-            Some(purge_instances_request::Request::InstanceId(_))
-        )
+    // Entity ids start with '@'. isOrchestration is not a reliable signal: the Python client
+    // leaves it false on filter purges, and other SDKs may never set it.
+    if matches!(&request.request, Some(purge_instances_request::Request::InstanceId(id)) if id.starts_with('@'))
     {
-        // The Python client always sets isOrchestration; false names an entity, and this
-        // server has no entities yet, so there is nothing to purge.
+        // No durable entities on this server yet, so there is no entity state to purge.
         return Ok(Response::new(PurgeInstancesResponse {
             deleted_instance_count: 0,
             is_complete: Some(true),
