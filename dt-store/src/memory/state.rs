@@ -243,7 +243,11 @@ impl State {
             worker.tokens.clear();
         }
         let waiters = std::mem::take(&mut self.waiters);
+        // Sequence numbers name completion tokens: restarting them would let a worker's answer
+        // from before the reset complete a new lease that happens to get the same token.
+        let next_seq = self.next_seq;
         *self = Self::new(config);
+        self.next_seq = next_seq;
         self.workers = workers;
         for notify in waiters.values() {
             notify.notify_waiters();
