@@ -48,6 +48,12 @@ pub enum Action {
         /// How it ends.
         completion: CompletionAction,
     },
+    /// Replace the history with the worker's rewritten one (answer to `executionRewound`).
+    Rewind {
+        /// The history without the failed results, with a fresh execution id in its
+        /// `executionStarted`.
+        new_history: Vec<HistoryEvent>,
+    },
     /// Terminate another instance.
     Terminate {
         /// Action id.
@@ -194,9 +200,22 @@ impl TryFrom<OrchestratorAction> for Action {
             Some(Wire::SendEntityMessage(_)) => Err(malformed(
                 "sendEntityMessage: durable entities are not supported by this server yet",
             )),
-            Some(Wire::RewindOrchestration(_)) => Err(malformed(
-                "rewindOrchestration is only valid in answer to a rewind request",
-            )),
+            Some(Wire::RewindOrchestration(rewind)) => {
+                let has_start = rewind.new_history.iter().any(|e| {
+                    matches!(
+                        e.event_type,
+                        Some(history_event::EventType::ExecutionStarted(_))
+                    )
+                });
+                if !has_start {
+                    return Err(malformed(
+                        "rewindOrchestration needs a newHistory with its executionStarted",
+                    ));
+                }
+                Ok(Self::Rewind {
+                    new_history: rewind.new_history,
+                })
+            }
         }
     }
 }

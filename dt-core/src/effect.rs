@@ -33,6 +33,14 @@ pub enum Effect {
         /// `subOrchestrationInstanceCompleted` or `...Failed`.
         event: HistoryEvent,
     },
+    /// A child of a rewound parent that never reported success: re-create it if it was purged,
+    /// rewind it if it failed, and in any case link it to the parent's new execution.
+    RewindChild {
+        /// The child as its parent created it, linked to the parent's new execution.
+        child: NewInstance,
+        /// The parent's rewind reason.
+        reason: Option<String>,
+    },
     /// Ask another instance to terminate.
     Terminate {
         /// The instance to terminate.

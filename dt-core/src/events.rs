@@ -128,6 +128,22 @@ pub(crate) fn execution_terminated(
     )
 }
 
+pub(crate) fn execution_rewound(
+    reason: Option<String>,
+    parent_execution_id: Option<String>,
+    now: DateTime<Utc>,
+) -> HistoryEvent {
+    event(
+        NO_ACTION_ID,
+        now,
+        EventType::ExecutionRewound(ExecutionRewoundEvent {
+            reason,
+            parent_execution_id,
+            ..Default::default()
+        }),
+    )
+}
+
 pub(crate) fn execution_suspended(reason: Option<String>, now: DateTime<Utc>) -> HistoryEvent {
     event(
         NO_ACTION_ID,
@@ -176,6 +192,8 @@ pub enum EventKind {
     Resumed,
     /// `executionTerminated`.
     Terminated,
+    /// `executionRewound`.
+    Rewound,
     /// Anything else.
     Other,
 }
@@ -199,6 +217,7 @@ impl EventKind {
             Some(EventType::ExecutionSuspended(_)) => Self::Suspended,
             Some(EventType::ExecutionResumed(_)) => Self::Resumed,
             Some(EventType::ExecutionTerminated(_)) => Self::Terminated,
+            Some(EventType::ExecutionRewound(_)) => Self::Rewound,
             _ => Self::Other,
         }
     }

@@ -61,6 +61,9 @@ pub struct Instance {
     /// Suspended as far as clients are concerned: set when a suspend is accepted, cleared when
     /// a resume is, before the worker has seen either, so back-to-back requests pair up.
     pub suspend_requested: bool,
+    /// Dispatch even with an empty inbox: after a rewind the worker must replay the rewritten
+    /// history once, though nothing new has happened.
+    pub replay_requested: bool,
 }
 
 /// An orchestration work item body, ready to send.
@@ -92,6 +95,7 @@ impl Instance {
             inbox: VecDeque::from([started]),
             in_flight: None,
             suspend_requested: false,
+            replay_requested: false,
         }
     }
 
@@ -116,7 +120,10 @@ impl Instance {
     /// scheduled start that is due, and not a suspended instance whose inbox holds nothing that
     /// would wake it (events for it wait for the resume).
     pub fn is_dispatchable(&self, now: DateTime<Utc>) -> bool {
-        if self.is_terminal() || self.in_flight.is_some() || self.inbox.is_empty() {
+        if self.is_terminal() || self.in_flight.is_some() {
+            return false;
+        }
+        if self.inbox.is_empty() && !self.replay_requested {
             return false;
         }
         if self.start_delayed_until(now).is_some() {
@@ -150,7 +157,14 @@ impl Instance {
         let started_at = latest_timer.map_or(now, |t| t.max(now));
         let mut new_events = Vec::with_capacity(self.inbox.len() + 1);
         new_events.push(events::orchestrator_started(started_at));
-        new_events.extend(self.inbox.drain(..));
+        // The worker requires a rewind work item to be exactly [orchestratorStarted,
+        // executionRewound]; anything that arrived meanwhile waits for the replay after it.
+        let take = match self.inbox.front().map(EventKind::of) {
+            Some(EventKind::Rewound) => 1,
+            _ => self.inbox.len(),
+        };
+        new_events.extend(self.inbox.drain(..take));
+        self.replay_requested = false;
         let request = OrchestratorRequest {
             instance_id: self.id.as_str().to_owned(),
             execution_id: Some(self.execution_id.as_str().to_owned()),

@@ -2,6 +2,7 @@
 //! of its work, suspend, resume and terminate requests, and the terminal transition itself.
 
 use crate::effect::Effect;
+use crate::error::CoreError;
 use crate::events::{self, EventKind};
 use crate::ids::ExecutionId;
 use crate::instance::Instance;
@@ -101,6 +102,22 @@ impl Instance {
         TerminateOutcome::Requested
     }
 
+    /// Terminates the instance on the spot, without asking a worker (work in flight is
+    /// discarded; its answer will find nothing to apply to). Returns the effects; nothing if
+    /// the instance was already terminal.
+    pub fn terminate_now(&mut self, reason: Option<String>, now: DateTime<Utc>) -> Vec<Effect> {
+        if self.is_terminal() {
+            return Vec::new();
+        }
+        self.history.push(events::execution_completed(
+            OrchestrationStatus::Terminated,
+            reason.clone(),
+            None,
+            now,
+        ));
+        self.finish(RuntimeStatus::Terminated, reason, None, now)
+    }
+
     /// Fails the instance with `details` whatever it was doing (its in-flight work item is
     /// discarded), for answers that cannot be applied and limits that were hit.
     pub fn fail_with(&mut self, details: TaskFailureDetails, now: DateTime<Utc>) -> Vec<Effect> {
@@ -133,28 +150,7 @@ impl Instance {
         self.inbox.clear();
         self.in_flight = None;
         self.suspend_requested = false;
-        let mut effects = Vec::new();
-        if let Some(parent) = &self.parent {
-            let task_id = parent.task_id;
-            let event = match status {
-                RuntimeStatus::Completed => {
-                    events::sub_orchestration_completed(task_id, self.output.clone(), now)
-                }
-                RuntimeStatus::Failed => {
-                    let details = self.failure.clone().unwrap_or_else(|| TaskFailureDetails {
-                        error_type: "OrchestrationFailed".to_owned(),
-                        error_message: format!("sub-orchestration '{}' failed", self.id),
-                        ..Default::default()
-                    });
-                    events::sub_orchestration_failed(task_id, details, now)
-                }
-                _ => events::sub_orchestration_failed(task_id, self.terminated_details(), now),
-            };
-            effects.push(Effect::NotifyParent {
-                parent: parent.clone(),
-                event,
-            });
-        }
+        let mut effects: Vec<Effect> = self.parent_notification(now).into_iter().collect();
         if status == RuntimeStatus::Terminated && self.termination_recurses() {
             for child in self.children() {
                 effects.push(Effect::Terminate {
@@ -165,6 +161,71 @@ impl Instance {
             }
         }
         effects
+    }
+
+    /// What a terminal child tells its parent: its output, or its failure details verbatim
+    /// (a terminated child has none, so they are made from the reason). `None` for instances
+    /// without a parent or not yet terminal.
+    pub fn parent_notification(&self, now: DateTime<Utc>) -> Option<Effect> {
+        let parent = self.parent.as_ref()?;
+        let task_id = parent.task_id;
+        let event = match self.status {
+            RuntimeStatus::Completed => {
+                events::sub_orchestration_completed(task_id, self.output.clone(), now)
+            }
+            RuntimeStatus::Failed => {
+                let details = self.failure.clone().unwrap_or_else(|| TaskFailureDetails {
+                    error_type: "OrchestrationFailed".to_owned(),
+                    error_message: format!("sub-orchestration '{}' failed", self.id),
+                    ..Default::default()
+                });
+                events::sub_orchestration_failed(task_id, details, now)
+            }
+            RuntimeStatus::Terminated | RuntimeStatus::Canceled => {
+                events::sub_orchestration_failed(task_id, self.terminated_details(), now)
+            }
+            RuntimeStatus::Pending
+            | RuntimeStatus::Running
+            | RuntimeStatus::Suspended
+            | RuntimeStatus::ContinuedAsNew => {
+                return None;
+            }
+        };
+        Some(Effect::NotifyParent {
+            parent: parent.clone(),
+            event,
+        })
+    }
+
+    /// Reopens a failed instance for a rewind: the worker answers the `executionRewound` with
+    /// the rewritten history (see [`crate::Action::Rewind`]). `parent_execution` is the new
+    /// execution of a parent being rewound with it.
+    pub fn rewind(
+        &mut self,
+        reason: Option<String>,
+        parent_execution: Option<&ExecutionId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), CoreError> {
+        if self.status != RuntimeStatus::Failed {
+            return Err(CoreError::FailedPrecondition(format!(
+                "orchestration instance '{}' is {:?}; only a failed instance can be rewound",
+                self.id, self.status
+            )));
+        }
+        self.status = RuntimeStatus::Running;
+        self.output = None;
+        self.failure = None;
+        self.completed_at = None;
+        self.last_updated_at = now;
+        self.in_flight = None;
+        self.inbox.clear();
+        self.replay_requested = false;
+        self.inbox.push_back(events::execution_rewound(
+            reason,
+            parent_execution.map(|e| e.as_str().to_owned()),
+            now,
+        ));
+        Ok(())
     }
 
     fn terminated_details(&self) -> TaskFailureDetails {

@@ -37,6 +37,28 @@ impl Instance {
         response: TurnResponse,
         ctx: &TurnContext,
     ) -> Result<Vec<Effect>, CoreError> {
+        let Some(in_flight) = &self.in_flight else {
+            return Err(CoreError::NoWorkInFlight(self.id.to_string()));
+        };
+        let rewinding = in_flight
+            .iter()
+            .any(|e| EventKind::of(e) == EventKind::Rewound);
+        let rewind = response.actions.iter().find_map(|a| match a {
+            Action::Rewind { new_history } => Some(new_history),
+            _ => None,
+        });
+        if let Some(new_history) = rewind {
+            if !rewinding {
+                return Err(CoreError::MalformedAction {
+                    action_id: -1,
+                    reason: "rewindOrchestration is only valid in answer to executionRewound"
+                        .to_owned(),
+                });
+            }
+            let new_history = new_history.clone();
+            self.in_flight = None;
+            return Ok(self.apply_rewind(new_history, ctx));
+        }
         let Some(mut new_events) = self.in_flight.take() else {
             return Err(CoreError::NoWorkInFlight(self.id.to_string()));
         };
@@ -259,8 +281,72 @@ impl Instance {
                 reason,
                 recurse,
             }),
-            Action::Complete { .. } => {}
+            Action::Complete { .. } | Action::Rewind { .. } => {}
         }
+    }
+
+    /// Takes the worker's rewritten history: the failed results are gone, so replaying it
+    /// schedules the failed work again. The new execution id is the one the worker stamped
+    /// into the `executionStarted`. Children that never reported success are rewound (or
+    /// re-created, if purged) and linked to the new execution.
+    fn apply_rewind(&mut self, new_history: Vec<HistoryEvent>, ctx: &TurnContext) -> Vec<Effect> {
+        let stamped = new_history.iter().find_map(|e| match &e.event_type {
+            Some(EventType::ExecutionStarted(es)) => es
+                .orchestration_instance
+                .as_ref()
+                .and_then(|i| i.execution_id.clone())
+                .filter(|id| !id.is_empty()),
+            _ => None,
+        });
+        self.execution_id = stamped.map_or_else(|| ctx.next_execution_id.clone(), ExecutionId::new);
+        self.history = new_history;
+        self.status = RuntimeStatus::Running;
+        self.output = None;
+        self.failure = None;
+        self.completed_at = None;
+        self.last_updated_at = ctx.now;
+        self.replay_requested = true;
+        let reason = self.history.iter().rev().find_map(|e| match &e.event_type {
+            Some(EventType::ExecutionRewound(r)) => Some(r.reason.clone()),
+            _ => None,
+        });
+        let succeeded: std::collections::HashSet<i32> = self
+            .history
+            .iter()
+            .filter_map(|e| match &e.event_type {
+                Some(EventType::SubOrchestrationInstanceCompleted(c)) => Some(c.task_scheduled_id),
+                _ => None,
+            })
+            .collect();
+        self.history
+            .iter()
+            .filter_map(|e| match &e.event_type {
+                Some(EventType::SubOrchestrationInstanceCreated(c))
+                    if !succeeded.contains(&e.event_id) =>
+                {
+                    Some(Effect::RewindChild {
+                        child: NewInstance {
+                            id: c.instance_id.clone(),
+                            name: c.name.clone(),
+                            version: c.version.clone(),
+                            input: c.input.clone(),
+                            tags: c.tags.clone(),
+                            parent: Some(ParentLink {
+                                instance: self.id.clone(),
+                                execution: self.execution_id.clone(),
+                                task_id: e.event_id,
+                                name: self.name.clone(),
+                                version: self.version.clone(),
+                            }),
+                            parent_trace_context: c.parent_trace_context.clone(),
+                            scheduled_start: None,
+                        },
+                        reason: reason.clone().flatten(),
+                    })
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// Starts the next execution: fresh history and id, the new input, and an inbox holding its

@@ -41,8 +41,15 @@ pub struct StoreConfig {
     pub max_history_size: usize,
     /// How long a worker may hold a work item without completing it before it is redelivered.
     pub lease_duration: Duration,
-    /// How long an abandoned work item waits before it is dispatched again.
+    /// How long an abandoned work item waits before it is dispatched again; the wait doubles
+    /// with each further abandon of the same item, up to `max_abandon_delay`, so a worker that
+    /// keeps rejecting an item does not spin.
     pub abandon_delay: Duration,
+    /// The longest wait after repeated abandons.
+    pub max_abandon_delay: Duration,
+    /// Past events larger than this (encoded bytes) are not sent inline to workers that
+    /// stream history; they fetch them with StreamInstanceHistory.
+    pub history_streaming_threshold: usize,
 }
 
 impl Default for StoreConfig {
@@ -51,6 +58,27 @@ impl Default for StoreConfig {
             max_history_size: 10_000,
             lease_duration: Duration::from_secs(300),
             abandon_delay: Duration::from_secs(1),
+            max_abandon_delay: Duration::from_secs(60),
+            history_streaming_threshold: 1024 * 1024,
+        }
+    }
+}
+
+/// What a worker stream asked for when it connected.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerOptions {
+    /// Which work it accepts.
+    pub filters: WorkFilters,
+    /// It advertised HISTORY_STREAMING: big histories may be left out of its work items, to be
+    /// fetched with StreamInstanceHistory.
+    pub history_streaming: bool,
+}
+
+impl From<WorkFilters> for WorkerOptions {
+    fn from(filters: WorkFilters) -> Self {
+        Self {
+            filters,
+            history_streaming: false,
         }
     }
 }
@@ -153,6 +181,19 @@ pub trait Store: Send + Sync + 'static {
     /// `FailedPrecondition` if not terminal.
     async fn restart_instance(&self, id: &str, new_instance_id: bool) -> StoreResult<String>;
 
+    /// Reopens a failed instance: the worker rewrites its history without the failed results
+    /// and replays it; failed children are rewound and purged ones re-created. `NotFound` if
+    /// unknown, `FailedPrecondition` unless failed.
+    async fn rewind_instance(&self, id: &str, reason: Option<String>) -> StoreResult<()>;
+
+    /// Terminates instances at once, without a worker round-trip; returns the ids that were
+    /// not terminated (unknown or already terminal).
+    async fn terminate_now(
+        &self,
+        ids: Vec<String>,
+        reason: Option<String>,
+    ) -> StoreResult<Vec<String>>;
+
     /// Removes terminal instances and their histories; with `recursive`, their children too.
     /// Returns how many instances were removed.
     async fn purge_instances(&self, target: PurgeTarget, recursive: bool) -> StoreResult<usize>;
@@ -173,8 +214,8 @@ pub trait Store: Send + Sync + 'static {
         execution_id: Option<&str>,
     ) -> StoreResult<Vec<HistoryEvent>>;
 
-    /// Registers a worker stream with its filters.
-    async fn connect_worker(&self, filters: WorkFilters) -> StoreResult<WorkerId>;
+    /// Registers a worker stream with its filters and capabilities.
+    async fn connect_worker(&self, options: WorkerOptions) -> StoreResult<WorkerId>;
 
     /// Ends a worker stream: every work item it still holds is put back to be dispatched again.
     async fn disconnect_worker(&self, worker: WorkerId) -> StoreResult<()>;
@@ -184,7 +225,8 @@ pub trait Store: Send + Sync + 'static {
     async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WorkItem>;
 
     /// Commits a worker's answer to an orchestration work item. Unknown or ended leases are
-    /// ignored. A malformed answer fails the orchestration (so it never hangs) and returns
+    /// ignored. An answer marked partial is held until the last chunk under the same token
+    /// arrives; the actions of all chunks are then applied once, in order. A malformed answer fails the orchestration (so it never hangs) and returns
     /// `InvalidArgument`.
     async fn complete_orchestration(&self, response: OrchestratorResponse) -> StoreResult<()>;
 

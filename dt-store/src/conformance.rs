@@ -346,7 +346,7 @@ fn describe(item: &WorkItem) -> String {
 }
 
 async fn worker(store: &dyn Store) -> Outcome<WorkerId> {
-    Ok(call!(store.connect_worker(WorkFilters::all()).await))
+    Ok(call!(store.connect_worker(WorkFilters::all().into()).await))
 }
 
 /// A worker that accepts only the named orchestrator and the named activity.
@@ -2298,10 +2298,14 @@ pub async fn list_terminal_instance_ids(store: &dyn Store) -> Outcome {
 pub async fn work_filters(store: &dyn Store) -> Outcome {
     let other = call!(
         store
-            .connect_worker(only("OtherOrchestration", "OtherActivity"))
+            .connect_worker(only("OtherOrchestration", "OtherActivity").into())
             .await
     );
-    let matching = call!(store.connect_worker(only("Wanted", "WantedActivity")).await);
+    let matching = call!(
+        store
+            .connect_worker(only("Wanted", "WantedActivity").into())
+            .await
+    );
     let id = "filter-1";
     call!(
         store

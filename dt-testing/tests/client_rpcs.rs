@@ -173,12 +173,6 @@ async fn unsupported_rpcs_answer_unimplemented() -> TestResult {
     let mut c = connect(&backend).await?;
     let rows: Vec<(&str, Result<(), tonic::Status>)> = vec![
         (
-            "RewindInstance",
-            c.rewind_instance(RewindInstanceRequest::default())
-                .await
-                .map(drop),
-        ),
-        (
             "CompleteEntityTask",
             c.complete_entity_task(EntityBatchResult::default())
                 .await
@@ -211,26 +205,6 @@ async fn unsupported_rpcs_answer_unimplemented() -> TestResult {
             c.abandon_task_entity_work_item(AbandonEntityTaskRequest::default())
                 .await
                 .map(drop),
-        ),
-        (
-            "CreateTaskHub",
-            c.create_task_hub(CreateTaskHubRequest::default())
-                .await
-                .map(drop),
-        ),
-        (
-            "DeleteTaskHub",
-            c.delete_task_hub(DeleteTaskHubRequest::default())
-                .await
-                .map(drop),
-        ),
-        (
-            "SkipGracefulOrchestrationTerminations",
-            c.skip_graceful_orchestration_terminations(
-                SkipGracefulOrchestrationTerminationsRequest::default(),
-            )
-            .await
-            .map(drop),
         ),
     ];
     for (row, got) in rows {

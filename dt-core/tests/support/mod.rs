@@ -291,6 +291,7 @@ pub(crate) fn kind(e: &HistoryEvent) -> &'static str {
         Some(EventType::ExecutionSuspended(_)) => "suspended",
         Some(EventType::ExecutionResumed(_)) => "resumed",
         Some(EventType::ExecutionTerminated(_)) => "terminated",
+        Some(EventType::ExecutionRewound(_)) => "rewound",
         Some(_) => "other",
         None => "none",
     }

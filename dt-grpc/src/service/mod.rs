@@ -72,9 +72,14 @@ impl TaskHubSidecarService for SidecarService {
 
     async fn rewind_instance(
         &self,
-        _: Request<RewindInstanceRequest>,
+        request: Request<RewindInstanceRequest>,
     ) -> Result<Response<RewindInstanceResponse>, Status> {
-        Err(unimplemented("RewindInstance"))
+        let r = request.into_inner();
+        self.store
+            .rewind_instance(&r.instance_id, r.reason)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(RewindInstanceResponse {}))
     }
 
     async fn restart_instance(
@@ -233,18 +238,24 @@ impl TaskHubSidecarService for SidecarService {
         instances::stream_history(&*self.store, request.into_inner()).await
     }
 
+    /// There is one task hub per server; `recreateIfExists` empties it.
     async fn create_task_hub(
         &self,
-        _: Request<CreateTaskHubRequest>,
+        request: Request<CreateTaskHubRequest>,
     ) -> Result<Response<CreateTaskHubResponse>, Status> {
-        Err(unimplemented("CreateTaskHub"))
+        if request.into_inner().recreate_if_exists {
+            self.store.reset().await.map_err(to_status)?;
+        }
+        Ok(Response::new(CreateTaskHubResponse {}))
     }
 
+    /// Deleting the (only) task hub deletes everything in it.
     async fn delete_task_hub(
         &self,
         _: Request<DeleteTaskHubRequest>,
     ) -> Result<Response<DeleteTaskHubResponse>, Status> {
-        Err(unimplemented("DeleteTaskHub"))
+        self.store.reset().await.map_err(to_status)?;
+        Ok(Response::new(DeleteTaskHubResponse {}))
     }
 
     async fn signal_entity(
@@ -308,8 +319,25 @@ impl TaskHubSidecarService for SidecarService {
 
     async fn skip_graceful_orchestration_terminations(
         &self,
-        _: Request<SkipGracefulOrchestrationTerminationsRequest>,
+        request: Request<SkipGracefulOrchestrationTerminationsRequest>,
     ) -> Result<Response<SkipGracefulOrchestrationTerminationsResponse>, Status> {
-        Err(unimplemented("SkipGracefulOrchestrationTerminations"))
+        let r = request.into_inner();
+        let ids = r.instance_batch.map(|b| b.instance_ids).unwrap_or_default();
+        if ids.len() > 500 {
+            return Err(Status::invalid_argument(format!(
+                "an instance batch holds at most 500 ids, got {}",
+                ids.len()
+            )));
+        }
+        let unterminated_instance_ids = self
+            .store
+            .terminate_now(ids, r.reason)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(
+            SkipGracefulOrchestrationTerminationsResponse {
+                unterminated_instance_ids,
+            },
+        ))
     }
 }

@@ -6,6 +6,7 @@ use crate::status::to_status;
 use dt_core::WorkFilters;
 use dt_proto::work_item::Request as Item;
 use dt_proto::*;
+use dt_store::WorkerOptions;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Response, Status};
@@ -15,10 +16,14 @@ pub(super) async fn stream_work_items(
     request: GetWorkItemsRequest,
 ) -> Result<Response<ServerStream<WorkItem>>, Status> {
     let store = service.store.clone();
-    let worker = store
-        .connect_worker(WorkFilters::from(request.work_item_filters))
-        .await
-        .map_err(to_status)?;
+    let history_streaming = request
+        .capabilities
+        .contains(&(WorkerCapability::HistoryStreaming as i32));
+    let options = WorkerOptions {
+        filters: WorkFilters::from(request.work_item_filters),
+        history_streaming,
+    };
+    let worker = store.connect_worker(options).await.map_err(to_status)?;
     tracing::info!(worker = worker.0, "worker connected");
     // One slot: the worker's own flow control decides the pace, and an item is leased only
     // when there is room to send it.

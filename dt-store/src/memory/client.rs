@@ -106,4 +106,39 @@ impl State {
         let spec = instance.restart_spec(new_id);
         Ok(self.insert_instance(spec, Self::new_execution_id(), now))
     }
+
+    pub(crate) fn rewind(
+        &mut self,
+        id: &str,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let instance = self.existing(id)?;
+        instance
+            .rewind(reason, None, now)
+            .map_err(|err| StoreError::FailedPrecondition(err.to_string()))?;
+        self.touch(id, now);
+        Ok(())
+    }
+
+    /// Terminates each instance on the spot; returns the ids that were unknown or already
+    /// terminal.
+    pub(crate) fn terminate_now(
+        &mut self,
+        ids: Vec<String>,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Vec<String> {
+        let mut untouched = Vec::new();
+        for id in ids {
+            let Some(instance) = self.instance_mut(&id).filter(|i| !i.is_terminal()) else {
+                untouched.push(id);
+                continue;
+            };
+            let effects = instance.terminate_now(reason.clone(), now);
+            self.touch(&id, now);
+            self.apply_effects(effects, now);
+        }
+        untouched
+    }
 }

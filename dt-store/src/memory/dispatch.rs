@@ -1,20 +1,22 @@
 //! Handing work items to workers under leases, and taking their answers back.
 
-use super::state::{Due, Lease, Leased, State, Worker};
-use crate::api::WorkerId;
-use crate::error::StoreError;
+use super::state::{AbandonKey, Due, Lease, Leased, State, Worker};
+use crate::api::{WorkerId, WorkerOptions};
+use crate::error::{StoreError, clip};
 use chrono::{DateTime, Utc};
 use dt_core::{TurnContext, TurnResponse, WorkFilters};
 use dt_proto::work_item::Request;
 use dt_proto::*;
+use prost::Message;
 use std::collections::HashSet;
 
 impl State {
-    pub(crate) fn connect_worker(&mut self, id: WorkerId, filters: WorkFilters) {
+    pub(crate) fn connect_worker(&mut self, id: WorkerId, options: WorkerOptions) {
         self.workers.insert(
             id,
             Worker {
-                filters,
+                filters: options.filters,
+                history_streaming: options.history_streaming,
                 tokens: HashSet::new(),
                 prefer_activities: false,
             },
@@ -42,12 +44,13 @@ impl State {
         let worker = self.workers.get_mut(&worker_id)?;
         worker.prefer_activities = !worker.prefer_activities;
         let prefer_activities = worker.prefer_activities;
+        let streams_history = worker.history_streaming;
         let filters = worker.filters.clone();
         let (request, work) = if prefer_activities {
             self.take_activity(&filters)
-                .or_else(|| self.take_orchestration(&filters, now))?
+                .or_else(|| self.take_orchestration(&filters, streams_history, now))?
         } else {
-            self.take_orchestration(&filters, now)
+            self.take_orchestration(&filters, streams_history, now)
                 .or_else(|| self.take_activity(&filters))?
         };
         let token = self.next_seq();
@@ -73,15 +76,18 @@ impl State {
     fn take_orchestration(
         &mut self,
         filters: &WorkFilters,
+        streams_history: bool,
         now: DateTime<Utc>,
     ) -> Option<(Request, Leased)> {
+        let threshold = self.config.history_streaming_threshold;
         let mut skipped = Vec::new();
         let mut found = None;
         while let Some(id) = self.ready.pop_front() {
-            let Some(instance) = self.instances.get_mut(&id).map(|e| &mut e.instance) else {
+            let Some(entry) = self.instances.get_mut(&id) else {
                 self.ready_set.remove(&id);
                 continue;
             };
+            let instance = &mut entry.instance;
             if !instance.is_dispatchable(now) {
                 self.ready_set.remove(&id);
                 continue;
@@ -91,10 +97,17 @@ impl State {
                 continue;
             }
             self.ready_set.remove(&id);
-            if let Some(request) = instance.dispatch(now) {
+            if let Some(mut request) = instance.dispatch(now) {
+                if streams_history && history_bytes(&request.past_events) > threshold {
+                    request.past_events.clear();
+                    request.requires_history_streaming = true;
+                }
                 let work = Leased::Orchestration {
                     instance: id,
+                    incarnation: entry.seq,
                     execution: instance.execution_id.clone(),
+                    partial: Vec::new(),
+                    next_chunk: 0,
                 };
                 found = Some((Request::OrchestratorRequest(request), work));
             }
@@ -118,6 +131,10 @@ impl State {
         ))
     }
 
+    fn lease(&self, token: &str) -> Option<&Lease> {
+        self.leases.get(&token.parse().ok()?)
+    }
+
     fn take_lease(&mut self, token: &str) -> Option<Lease> {
         let token: u64 = token.parse().ok()?;
         let lease = self.leases.remove(&token)?;
@@ -127,21 +144,29 @@ impl State {
         Some(lease)
     }
 
+    /// Whether leased orchestration work still belongs to the instance as it is now.
+    fn still_current(&self, id: &str, incarnation: u64, execution: &dt_core::ExecutionId) -> bool {
+        self.instances
+            .get(id)
+            .is_some_and(|e| e.seq == incarnation && e.instance.execution_id == *execution)
+    }
+
     /// Puts leased work back: an orchestration's events return to its inbox, an activity to the
     /// queue (after `delay`, if any). Work whose instance is gone or has moved on is dropped.
     fn requeue(&mut self, work: Leased, delay: Option<chrono::Duration>, now: DateTime<Utc>) {
         match work {
             Leased::Orchestration {
                 instance,
+                incarnation,
                 execution,
+                ..
             } => {
-                let Some(inst) = self.instance_mut(&instance) else {
-                    return;
-                };
-                if inst.execution_id != execution {
+                if !self.still_current(&instance, incarnation, &execution) {
                     return;
                 }
-                inst.abandon();
+                if let Some(inst) = self.instance_mut(&instance) {
+                    inst.abandon();
+                }
                 match delay {
                     Some(d) => self.schedule(now + d, Due::Instance(instance)),
                     None => self.touch(&instance, now),
@@ -179,60 +204,77 @@ impl State {
         }
     }
 
+    /// Gives work back with a delay that doubles with each abandon of the same item in a row,
+    /// so a worker that keeps rejecting it (versioning REJECT) does not spin.
     pub(crate) fn abandon(&mut self, token: &str, now: DateTime<Utc>) {
-        if let Some(lease) = self.take_lease(token) {
-            let delay = chrono::Duration::from_std(self.config.abandon_delay).unwrap_or_default();
-            self.requeue(lease.work, Some(delay), now);
-        }
+        let Some(lease) = self.take_lease(token) else {
+            return;
+        };
+        let key = match &lease.work {
+            Leased::Orchestration { instance, .. } => AbandonKey::Orchestration(instance.clone()),
+            Leased::Activity(task) => {
+                AbandonKey::Activity(task.instance.as_str().to_owned(), task.task_id)
+            }
+        };
+        let count = self.abandons.entry(key).or_insert(0);
+        let exponent = (*count).min(16);
+        *count = count.saturating_add(1);
+        let delay = self
+            .config
+            .abandon_delay
+            .saturating_mul(1 << exponent)
+            .min(self.config.max_abandon_delay.max(self.config.abandon_delay));
+        let delay = chrono::Duration::from_std(delay).unwrap_or_default();
+        self.requeue(lease.work, Some(delay), now);
     }
 
     pub(crate) fn complete_orchestration(
         &mut self,
-        response: OrchestratorResponse,
+        mut response: OrchestratorResponse,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // isPartial is deprecated on the wire but still sent by the .NET worker for big answers.
-        #[allow(deprecated)]
-        let partial = response.is_partial;
-        if partial {
-            return Err(StoreError::Unsupported(
-                "chunked orchestrator responses (isPartial) are not supported yet".to_owned(),
-            ));
-        }
-        let Some(lease) = self
-            .leases
-            .get(&response.completion_token.parse().unwrap_or(0))
-        else {
-            tracing::debug!(token = %response.completion_token, "ignoring completion with an unknown or ended lease");
+        let token = response.completion_token.clone();
+        let Some(lease) = self.lease(&token) else {
+            tracing::debug!(%token, "ignoring completion with an unknown or ended lease");
             return Ok(());
         };
-        let Leased::Orchestration {
-            instance: id,
-            execution,
-        } = &lease.work
-        else {
+        let Leased::Orchestration { instance: id, .. } = &lease.work else {
             return Err(StoreError::InvalidArgument(format!(
                 "completion token {} belongs to an activity, not an orchestration",
-                crate::error::clip(&response.completion_token)
+                clip(&token)
             )));
         };
         if *id != response.instance_id {
             return Err(StoreError::InvalidArgument(format!(
                 "completion token {} belongs to instance '{}', not '{}'",
-                crate::error::clip(&response.completion_token),
-                crate::error::clip(id),
-                crate::error::clip(&response.instance_id)
+                clip(&token),
+                clip(id),
+                clip(&response.instance_id)
             )));
         }
-        let (id, execution) = (id.clone(), execution.clone());
-        self.take_lease(&response.completion_token);
-        let max_history_size = self.config.max_history_size;
-        let Some(instance) = self.instance_mut(&id) else {
-            return Ok(());
-        };
-        if instance.execution_id != execution || instance.in_flight.is_none() {
+        if self.hold_partial_chunk(&mut response) {
             return Ok(());
         }
+        let Some(Lease {
+            work:
+                Leased::Orchestration {
+                    instance: id,
+                    incarnation,
+                    execution,
+                    ..
+                },
+            ..
+        }) = self.take_lease(&token)
+        else {
+            return Ok(());
+        };
+        if !self.still_current(&id, incarnation, &execution) {
+            return Ok(());
+        }
+        let max_history_size = self.config.max_history_size;
+        let Some(instance) = self.instance_mut(&id).filter(|i| i.in_flight.is_some()) else {
+            return Ok(());
+        };
         let ctx = TurnContext {
             now,
             next_execution_id: Self::new_execution_id(),
@@ -242,6 +284,7 @@ impl State {
             TurnResponse::try_from(response).and_then(|turn| instance.complete_turn(turn, &ctx));
         match outcome {
             Ok(effects) => {
+                self.abandons.remove(&AbandonKey::Orchestration(id.clone()));
                 self.touch(&id, now);
                 self.apply_effects(effects, now);
                 Ok(())
@@ -265,22 +308,58 @@ impl State {
         }
     }
 
+    /// A chunked answer (the .NET worker splits big ones): keeps the actions of every chunk
+    /// but the last under the lease and returns true; on the last chunk, puts all actions in
+    /// front of the last chunk's and returns false so the whole answer is applied once. A
+    /// repeated chunk index is a retry of a chunk already held and is ignored.
+    fn hold_partial_chunk(&mut self, response: &mut OrchestratorResponse) -> bool {
+        // isPartial and chunkIndex are deprecated on the wire but still sent by the .NET worker.
+        #[allow(deprecated)]
+        let (is_partial, chunk_index) = (response.is_partial, response.chunk_index);
+        let Some(Leased::Orchestration {
+            partial,
+            next_chunk,
+            ..
+        }) = response
+            .completion_token
+            .parse()
+            .ok()
+            .and_then(|t: u64| self.leases.get_mut(&t))
+            .map(|l| &mut l.work)
+        else {
+            return false;
+        };
+        if let Some(index) = chunk_index
+            && index < *next_chunk
+        {
+            return true;
+        }
+        *next_chunk = chunk_index.map_or(*next_chunk + 1, |i| i + 1);
+        if is_partial {
+            partial.append(&mut response.actions);
+            return true;
+        }
+        if !partial.is_empty() {
+            let mut all = std::mem::take(partial);
+            all.append(&mut response.actions);
+            response.actions = all;
+        }
+        false
+    }
+
     pub(crate) fn complete_activity(
         &mut self,
         response: ActivityResponse,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let Some(lease) = self
-            .leases
-            .get(&response.completion_token.parse().unwrap_or(0))
-        else {
+        let Some(lease) = self.lease(&response.completion_token) else {
             tracing::debug!(token = %response.completion_token, "ignoring activity result with an unknown or ended lease");
             return Ok(());
         };
         if !matches!(lease.work, Leased::Activity(_)) {
             return Err(StoreError::InvalidArgument(format!(
                 "completion token {} belongs to an orchestration, not an activity",
-                crate::error::clip(&response.completion_token)
+                clip(&response.completion_token)
             )));
         }
         let Some(Lease {
@@ -290,6 +369,10 @@ impl State {
         else {
             return Ok(());
         };
+        self.abandons.remove(&AbandonKey::Activity(
+            task.instance.as_str().to_owned(),
+            task.task_id,
+        ));
         let event = task.result_event(response.result, response.failure_details, now);
         let id = task.instance.as_str();
         if let Some(instance) = self.instance_mut(id) {
@@ -298,4 +381,9 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// The encoded size of a list of history events.
+fn history_bytes(events: &[HistoryEvent]) -> usize {
+    events.iter().map(Message::encoded_len).sum()
 }

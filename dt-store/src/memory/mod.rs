@@ -13,7 +13,7 @@ use crate::api::*;
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use async_trait::async_trait;
-use dt_core::{NewInstance, WorkFilters};
+use dt_core::NewInstance;
 use dt_proto::*;
 use state::State;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,6 +179,18 @@ impl Store for MemoryStore {
         self.with_state(|s, now| s.restart(id, new_instance_id, now))
     }
 
+    async fn rewind_instance(&self, id: &str, reason: Option<String>) -> StoreResult<()> {
+        self.with_state(|s, now| s.rewind(id, reason, now))
+    }
+
+    async fn terminate_now(
+        &self,
+        ids: Vec<String>,
+        reason: Option<String>,
+    ) -> StoreResult<Vec<String>> {
+        Ok(self.with_state(|s, now| s.terminate_now(ids, reason, now)))
+    }
+
     async fn purge_instances(&self, target: PurgeTarget, recursive: bool) -> StoreResult<usize> {
         Ok(self.with_state(|s, _| s.purge(target, recursive)))
     }
@@ -202,9 +214,9 @@ impl Store for MemoryStore {
         self.lock().instance_history(id, execution_id)
     }
 
-    async fn connect_worker(&self, filters: WorkFilters) -> StoreResult<WorkerId> {
+    async fn connect_worker(&self, options: WorkerOptions) -> StoreResult<WorkerId> {
         let id = WorkerId(self.next_worker.fetch_add(1, Ordering::Relaxed));
-        self.lock().connect_worker(id, filters);
+        self.lock().connect_worker(id, options);
         Ok(id)
     }
 

@@ -32,6 +32,8 @@ pub(crate) struct State {
     /// Per-instance notifiers for `wait_for_instance`, created on demand.
     pub(crate) waiters: HashMap<String, Arc<Notify>>,
     pub(crate) next_seq: u64,
+    /// How many times in a row each orchestration / activity was abandoned, for the backoff.
+    pub(crate) abandons: HashMap<AbandonKey, u32>,
     /// Set when something was added to the timeline, so the scheduler recomputes its deadline.
     pub(crate) work_added: bool,
     pub(crate) schedule_added: bool,
@@ -44,6 +46,7 @@ pub(crate) struct Entry {
 
 pub(crate) struct Worker {
     pub(crate) filters: WorkFilters,
+    pub(crate) history_streaming: bool,
     pub(crate) tokens: HashSet<u64>,
     /// Alternates which queue a worker looks at first, so neither kind starves the other.
     pub(crate) prefer_activities: bool,
@@ -59,9 +62,23 @@ pub(crate) struct Lease {
 pub(crate) enum Leased {
     Orchestration {
         instance: String,
+        /// The creation sequence number of the instance it was dispatched for, so an answer
+        /// never reaches a replacement that happens to reuse the execution id.
+        incarnation: u64,
         execution: ExecutionId,
+        /// Actions of the chunks received so far of a chunked (isPartial) answer.
+        partial: Vec<dt_proto::OrchestratorAction>,
+        /// The chunkIndex expected next; a lower one is a duplicate.
+        next_chunk: i32,
     },
     Activity(ActivityTask),
+}
+
+/// What a run of abandons is counted against.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum AbandonKey {
+    Orchestration(String),
+    Activity(String, i32),
 }
 
 /// Something to do at a time.
@@ -177,6 +194,9 @@ impl State {
                         self.touch(parent.instance.as_str(), now);
                     }
                 }
+                Effect::RewindChild { child, reason } => {
+                    self.rewind_child(child, reason, now, &mut queue)
+                }
                 Effect::Terminate {
                     target,
                     reason,
@@ -213,6 +233,32 @@ impl State {
                 self.insert_instance(spec, Self::new_execution_id(), now);
             }
         }
+    }
+
+    /// Brings back a child of a rewound parent: re-created if purged, rewound if failed,
+    /// re-reported if it finished after the parent failed, and linked to the new execution.
+    fn rewind_child(
+        &mut self,
+        spec: NewInstance,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+        queue: &mut VecDeque<Effect>,
+    ) {
+        let id = spec.id.clone();
+        let Some(child) = self.instance_mut(&id) else {
+            self.insert_instance(spec, Self::new_execution_id(), now);
+            return;
+        };
+        let parent_execution = spec.parent.as_ref().map(|p| p.execution.clone());
+        child.parent = spec.parent;
+        if child.status == dt_core::RuntimeStatus::Failed {
+            if let Err(err) = child.rewind(reason, parent_execution.as_ref(), now) {
+                tracing::warn!(%err, child = %id, "could not rewind a failed child");
+            }
+        } else if let Some(report) = child.parent_notification(now) {
+            queue.push_back(report);
+        }
+        self.touch(&id, now);
     }
 
     /// Terminates one instance; returns the effects of a termination done on the spot.
