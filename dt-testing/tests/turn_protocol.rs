@@ -372,3 +372,75 @@ async fn rewind_answer_without_a_rewind_request_is_rejected() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn trace_context_flows_from_start_and_actions_and_round_trips() -> TestResult {
+    let backend = backend().await?;
+    let mut c = connect(&backend).await?;
+    let mut worker = Worker::connect(&backend, None).await?;
+    let client_trace = TraceContext {
+        trace_parent: "00-11111111111111111111111111111111-2222222222222222-01".into(),
+        trace_state: Some("k=v".into()),
+        ..Default::default()
+    };
+    c.start_instance(CreateInstanceRequest {
+        instance_id: "traced".into(),
+        name: "o".into(),
+        parent_trace_context: Some(client_trace.clone()),
+        ..Default::default()
+    })
+    .await?;
+    let (first, token) = worker.next_orchestration().await?;
+    let es = execution_started(&first.new_events).ok_or("no executionStarted")?;
+    assert_eq!(es.parent_trace_context.as_ref(), Some(&client_trace));
+
+    let task_trace = TraceContext {
+        trace_parent: "00-11111111111111111111111111111111-3333333333333333-01".into(),
+        trace_state: None,
+        ..Default::default()
+    };
+    let orchestration_trace = OrchestrationTraceContext {
+        span_id: Some("4444444444444444".into()),
+        span_start_time: Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }),
+    };
+    answer(
+        &mut worker,
+        OrchestratorResponse {
+            orchestration_trace_context: Some(orchestration_trace.clone()),
+            ..response(
+                "traced",
+                &token,
+                vec![action(
+                    1,
+                    OrchestratorActionType::ScheduleTask(ScheduleTaskAction {
+                        name: "act".into(),
+                        parent_trace_context: Some(task_trace.clone()),
+                        ..Default::default()
+                    }),
+                )],
+            )
+        },
+    )
+    .await?;
+    let (activity, token) = worker.next_activity().await?;
+    assert_eq!(activity.parent_trace_context.as_ref(), Some(&task_trace));
+    worker.complete_activity(&activity, &token, "1").await?;
+    let (second, _) = worker.next_orchestration().await?;
+    assert_eq!(
+        second.orchestration_trace_context.as_ref(),
+        Some(&orchestration_trace)
+    );
+    let scheduled = second
+        .past_events
+        .iter()
+        .find_map(|e| match &e.event_type {
+            Some(history_event::EventType::TaskScheduled(t)) => Some(t),
+            _ => None,
+        })
+        .ok_or("no taskScheduled")?;
+    assert_eq!(scheduled.parent_trace_context.as_ref(), Some(&task_trace));
+    Ok(())
+}
