@@ -196,6 +196,9 @@ checks![
     wait_for_instance_is_cancel_safe,
     reset_clears_everything,
     tokens_unique_across_reset,
+    rewind_failed_instance,
+    terminate_now_skips_the_worker,
+    partial_chunks_apply_once,
 ];
 
 /// Runs every check in [`CHECKS`], each against a fresh store from `make` and bounded by
@@ -254,6 +257,7 @@ fn kind(event: &HistoryEvent) -> &'static str {
         Some(EventType::EventRaised(_)) => ER,
         Some(EventType::ExecutionSuspended(_)) => SUSPENDED,
         Some(EventType::ExecutionResumed(_)) => RESUMED,
+        Some(EventType::ExecutionRewound(_)) => "executionRewound",
         Some(_) => "<other>",
     }
 }
@@ -2533,5 +2537,204 @@ pub async fn tokens_unique_across_reset(store: &dyn Store) -> Outcome {
         "the completion token {:?} was handed out again after reset",
         after.token
     );
+    Ok(())
+}
+
+/// Rewind: only a failed instance can be rewound (`NotFound` / `FailedPrecondition`
+/// otherwise); a rewound one is `Running` again and its next work item is exactly
+/// `[orchestratorStarted, executionRewound]`; the worker's rewritten history becomes the new
+/// past, with the execution id stamped into its `executionStarted`.
+pub async fn rewind_failed_instance(store: &dyn Store) -> Outcome {
+    let w = worker(store).await?;
+    let id = "rewind-1";
+    match store.rewind_instance("rewind-unknown", None).await {
+        Err(StoreError::NotFound(_)) => {}
+        other => {
+            return Err(failure!(
+                "rewind of an unknown id: expected NotFound, got {other:?}"
+            ));
+        }
+    }
+    let first = start(store, w, id).await?;
+    match store.rewind_instance(id, None).await {
+        Err(StoreError::FailedPrecondition(_)) => {}
+        other => {
+            return Err(failure!(
+                "rewind of a pending instance: expected FailedPrecondition, got {other:?}"
+            ));
+        }
+    }
+    answer(
+        store,
+        &first,
+        vec![finish(1, OrchestrationStatus::Failed, None)],
+    )
+    .await?;
+    expect_status(store, id, RuntimeStatus::Failed, "after failing").await?;
+    call!(store.rewind_instance(id, Some("retry".to_owned())).await);
+    expect_status(store, id, RuntimeStatus::Running, "after rewind").await?;
+    let rewind = next_orchestration(store, w, id).await?;
+    ensure_eq!(
+        kinds(&rewind.req.new_events),
+        vec![OS, "executionRewound"],
+        "newEvents of the rewind work item"
+    );
+    let mut new_history: Vec<HistoryEvent> = rewind
+        .req
+        .past_events
+        .iter()
+        .chain(&rewind.req.new_events)
+        .filter(|e| kind(e) != EC)
+        .cloned()
+        .collect();
+    for e in &mut new_history {
+        if let Some(history_event::EventType::ExecutionStarted(es)) = &mut e.event_type {
+            es.orchestration_instance = Some(OrchestrationInstance {
+                instance_id: id.to_owned(),
+                execution_id: Some("rewound".to_owned()),
+            });
+        }
+    }
+    let action = OrchestratorAction {
+        id: -1,
+        orchestrator_action_type: Some(
+            orchestrator_action::OrchestratorActionType::RewindOrchestration(
+                RewindOrchestrationAction {
+                    new_history: new_history.clone(),
+                },
+            ),
+        ),
+    };
+    answer(store, &rewind, vec![action]).await?;
+    let replay = next_orchestration(store, w, id).await?;
+    ensure_eq!(
+        replay.req.past_events,
+        new_history,
+        "past events after the rewind"
+    );
+    ensure_eq!(
+        kinds(&replay.req.new_events),
+        vec![OS],
+        "newEvents of the replay"
+    );
+    ensure_eq!(
+        replay.req.execution_id.as_deref(),
+        Some("rewound"),
+        "execution id after the rewind"
+    );
+    answer(
+        store,
+        &replay,
+        vec![finish(2, OrchestrationStatus::Completed, Some("1"))],
+    )
+    .await?;
+    expect_status(store, id, RuntimeStatus::Completed, "after the replay").await?;
+    Ok(())
+}
+
+/// Terminate-now: live instances end `Terminated` at once with the reason as output and no
+/// work item; unknown and terminal ids are returned as not terminated; an answer to a work
+/// item that was in flight is ignored.
+pub async fn terminate_now_skips_the_worker(store: &dyn Store) -> Outcome {
+    let w = worker(store).await?;
+    let in_flight = start(store, w, "now-in-flight").await?;
+    create(store, "now-done").await?;
+    let done = next_orchestration(store, w, "now-done").await?;
+    answer(
+        store,
+        &done,
+        vec![finish(1, OrchestrationStatus::Completed, None)],
+    )
+    .await?;
+    let untouched = call!(
+        store
+            .terminate_now(
+                vec![
+                    "now-in-flight".into(),
+                    "now-done".into(),
+                    "now-unknown".into()
+                ],
+                Some("\"stop\"".to_owned())
+            )
+            .await
+    );
+    ensure_eq!(
+        untouched,
+        vec!["now-done".to_owned(), "now-unknown".to_owned()],
+        "ids not terminated"
+    );
+    let state = expect_status(
+        store,
+        "now-in-flight",
+        RuntimeStatus::Terminated,
+        "after terminate_now",
+    )
+    .await?;
+    ensure_eq!(
+        state.output.as_deref(),
+        Some("\"stop\""),
+        "output of the terminated instance"
+    );
+    answer(
+        store,
+        &in_flight,
+        vec![finish(1, OrchestrationStatus::Completed, Some("\"late\""))],
+    )
+    .await?;
+    let state = expect_status(
+        store,
+        "now-in-flight",
+        RuntimeStatus::Terminated,
+        "after a late answer",
+    )
+    .await?;
+    ensure_eq!(
+        state.output.as_deref(),
+        Some("\"stop\""),
+        "a late answer changed the output"
+    );
+    expect_no_item(store, w, "after terminate_now").await
+}
+
+/// Chunked answers: chunks marked partial are held under their token and applied once with
+/// the last chunk, in order; a repeated chunk index is ignored.
+#[allow(deprecated)] // isPartial / chunkIndex are deprecated on the wire but still sent
+pub async fn partial_chunks_apply_once(store: &dyn Store) -> Outcome {
+    let w = worker(store).await?;
+    let id = "chunks-1";
+    let first = start(store, w, id).await?;
+    let chunk =
+        |index: i32, partial: bool, actions: Vec<OrchestratorAction>| OrchestratorResponse {
+            instance_id: id.to_owned(),
+            completion_token: first.token.clone(),
+            actions,
+            is_partial: partial,
+            chunk_index: Some(index),
+            ..Default::default()
+        };
+    call!(
+        store
+            .complete_orchestration(chunk(0, true, vec![schedule_task(1, "A", None)]))
+            .await
+    );
+    call!(
+        store
+            .complete_orchestration(chunk(0, true, vec![schedule_task(1, "A", None)]))
+            .await
+    );
+    expect_no_item(store, w, "before the last chunk").await?;
+    call!(
+        store
+            .complete_orchestration(chunk(1, false, vec![schedule_task(2, "B", None)]))
+            .await
+    );
+    let a = next_activity(store, w, id).await?;
+    let b = next_activity(store, w, id).await?;
+    let mut ids = [a.req.task_id, b.req.task_id];
+    ids.sort_unstable();
+    ensure_eq!(ids, [1, 2], "task ids scheduled by the chunks");
+    expect_no_item(store, w, "after both activities").await?;
+    let history = call!(store.instance_history(id, None).await);
+    ensure_eq!(count(&history, TS), 2, "taskScheduled events in history");
     Ok(())
 }

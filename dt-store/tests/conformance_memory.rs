@@ -66,4 +66,7 @@ conformance_tests![
     wait_for_instance_is_cancel_safe,
     reset_clears_everything,
     tokens_unique_across_reset,
+    rewind_failed_instance,
+    terminate_now_skips_the_worker,
+    partial_chunks_apply_once,
 ];
