@@ -48,6 +48,13 @@ pub enum Action {
         /// How it ends.
         completion: CompletionAction,
     },
+    /// Signal or call an entity, or request or release a critical section's locks.
+    EntityMessage {
+        /// Action id.
+        id: i32,
+        /// The message, validated.
+        message: EntityMessage,
+    },
     /// Replace the history with the worker's rewritten one (answer to `executionRewound`).
     Rewind {
         /// The history without the failed results, with a fresh execution id in its
@@ -65,6 +72,31 @@ pub enum Action {
         /// Also terminate its children.
         recurse: bool,
     },
+}
+
+/// What a `sendEntityMessage` action carries.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EntityMessage {
+    /// A one-way operation.
+    Signal(EntityOperationSignaledEvent),
+    /// An operation whose result the orchestration awaits.
+    Call(EntityOperationCalledEvent),
+    /// A critical section asking for locks.
+    Lock(EntityLockRequestedEvent),
+    /// A critical section releasing one entity.
+    Unlock(EntityUnlockSentEvent),
+}
+
+impl EntityMessage {
+    /// The entity the message goes to (for a lock request: the first of its lock set).
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Self::Signal(s) => s.target_instance_id.as_deref(),
+            Self::Call(c) => c.target_instance_id.as_deref(),
+            Self::Lock(l) => l.lock_set.first().map(String::as_str),
+            Self::Unlock(u) => u.target_instance_id.as_deref(),
+        }
+    }
 }
 
 /// How a `completeOrchestration` action ends the execution.
@@ -197,9 +229,28 @@ impl TryFrom<OrchestratorAction> for Action {
                     recurse: terminate.recurse,
                 })
             }
-            Some(Wire::SendEntityMessage(_)) => Err(malformed(
-                "sendEntityMessage: durable entities are not supported by this server yet",
-            )),
+            Some(Wire::SendEntityMessage(send)) => {
+                use dt_proto::send_entity_message_action::EntityMessageType as M;
+                let message = match send.entity_message_type {
+                    None => return Err(malformed("sendEntityMessage carries no message")),
+                    Some(M::EntityOperationSignaled(s)) => EntityMessage::Signal(s),
+                    Some(M::EntityOperationCalled(c)) => EntityMessage::Call(c),
+                    Some(M::EntityLockRequested(l)) => {
+                        if l.critical_section_id.is_empty() {
+                            return Err(malformed("entityLockRequested needs a criticalSectionId"));
+                        }
+                        EntityMessage::Lock(l)
+                    }
+                    Some(M::EntityUnlockSent(u)) => EntityMessage::Unlock(u),
+                };
+                let target_ok = message.target().is_some_and(crate::entity::is_entity_id);
+                if !target_ok {
+                    return Err(malformed(
+                        "sendEntityMessage needs a target entity id shaped '@name@key'",
+                    ));
+                }
+                Ok(Self::EntityMessage { id, message })
+            }
             Some(Wire::RewindOrchestration(rewind)) => {
                 let has_start = rewind.new_history.iter().any(|e| {
                     matches!(

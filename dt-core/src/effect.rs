@@ -41,6 +41,37 @@ pub enum Effect {
         /// The parent's rewind reason.
         reason: Option<String>,
     },
+    /// Queue an operation on an entity (creating the entity if needed), now or at
+    /// `not_before`.
+    EntityOperation {
+        /// The entity id.
+        target: String,
+        /// The operation.
+        operation: crate::entity::Operation,
+        /// Deliver no earlier than this (a delayed signal).
+        not_before: Option<DateTime<Utc>>,
+    },
+    /// Deliver an entity's reply to the calling orchestration's execution.
+    EntityReply {
+        /// The caller.
+        instance: InstanceId,
+        /// The caller's execution when it called.
+        execution: ExecutionId,
+        /// `entityOperationCompleted` or `entityOperationFailed`.
+        event: HistoryEvent,
+    },
+    /// A critical section asks for its locks.
+    LockRequest(crate::locks::LockRequest),
+    /// A critical section releases one entity.
+    Unlock {
+        /// The entity.
+        entity: String,
+        /// The critical section releasing it.
+        critical_section: String,
+    },
+    /// Start an orchestration on behalf of an entity: a terminal instance with the same id is
+    /// replaced, a live one is left alone.
+    StartOrchestration(NewInstance),
     /// Ask another instance to terminate.
     Terminate {
         /// The instance to terminate.

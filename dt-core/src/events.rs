@@ -16,6 +16,11 @@ pub(crate) fn event(event_id: i32, now: DateTime<Utc>, event_type: EventType) ->
     }
 }
 
+/// An event that confirms no action (eventId -1), stamped `now`.
+pub fn event_of(now: DateTime<Utc>, event_type: EventType) -> HistoryEvent {
+    event(NO_ACTION_ID, now, event_type)
+}
+
 pub(crate) fn orchestrator_started(now: DateTime<Utc>) -> HistoryEvent {
     event(
         NO_ACTION_ID,

@@ -9,24 +9,30 @@
 
 mod action;
 mod effect;
+mod entity;
 mod error;
 pub mod events;
 mod filter;
 mod ids;
 mod instance;
 mod lifecycle;
+mod locks;
 mod status;
 mod time;
 mod turn;
 
-pub use action::{Action, CompletionAction, TurnResponse};
+pub use action::{Action, CompletionAction, EntityMessage, TurnResponse};
 pub use effect::{ActivityTask, Effect, NewInstance, ParentLink, TimerTask};
+pub use entity::{
+    Entity, EntityBatch, EntityOutcome, EntityWorkItemFormat, Operation, is_entity_id,
+};
 pub use error::CoreError;
 pub use events::EventKind;
 pub use filter::{NameFilter, WorkFilters, entity_name};
 pub use ids::{ExecutionId, InstanceId};
 pub use instance::{Dispatch, Instance};
 pub use lifecycle::{Delivery, TerminateOutcome};
+pub use locks::{Holder, LockRequest, Locks};
 pub use status::RuntimeStatus;
 pub use time::{from_timestamp, to_timestamp};
 pub use turn::TurnContext;

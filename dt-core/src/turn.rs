@@ -5,13 +5,16 @@
 //! `…past…, orchestratorStarted, <processed new events>, <one confirmation per action, eventId =
 //! action id>, orchestratorCompleted [, executionCompleted]`.
 
-use crate::action::{Action, CompletionAction, TurnResponse};
+use crate::action::{Action, CompletionAction, EntityMessage, TurnResponse};
 use crate::effect::{ActivityTask, Effect, NewInstance, ParentLink, TimerTask};
+use crate::entity::Operation;
 use crate::error::CoreError;
 use crate::events::{self, EventKind};
 use crate::ids::ExecutionId;
 use crate::instance::Instance;
+use crate::locks::LockRequest;
 use crate::status::RuntimeStatus;
+use crate::time::from_timestamp;
 use chrono::{DateTime, Utc};
 use dt_proto::history_event::EventType;
 use dt_proto::*;
@@ -281,8 +284,101 @@ impl Instance {
                 reason,
                 recurse,
             }),
+            Action::EntityMessage { id, message } => {
+                let effect = self.entity_message(id, message, now);
+                effects.extend(effect);
+            }
             Action::Complete { .. } | Action::Rewind { .. } => {}
         }
+    }
+
+    /// Records the confirmation of a `sendEntityMessage` (a copy of the message with the
+    /// action id) and returns what it asks of the entity side.
+    fn entity_message(
+        &mut self,
+        id: i32,
+        message: EntityMessage,
+        now: DateTime<Utc>,
+    ) -> Option<Effect> {
+        let (confirmation, effect) = match message {
+            EntityMessage::Signal(signal) => {
+                let target = signal.target_instance_id.clone().unwrap_or_default();
+                let not_before = signal
+                    .scheduled_time
+                    .as_ref()
+                    .map(from_timestamp)
+                    .filter(|t| *t > now);
+                let operation = Operation {
+                    event: events::event(
+                        events::NO_ACTION_ID,
+                        now,
+                        EventType::EntityOperationSignaled(signal.clone()),
+                    ),
+                    request_id: signal.request_id.clone(),
+                    sender: Some(self.id.clone()),
+                    reply_to: None,
+                };
+                (
+                    EventType::EntityOperationSignaled(signal),
+                    Effect::EntityOperation {
+                        target,
+                        operation,
+                        not_before,
+                    },
+                )
+            }
+            EntityMessage::Call(mut call) => {
+                let target = call.target_instance_id.clone().unwrap_or_default();
+                // Python leaves the caller's execution out; the reply is scoped to it.
+                call.parent_instance_id
+                    .get_or_insert_with(|| self.id.as_str().to_owned());
+                call.parent_execution_id
+                    .get_or_insert_with(|| self.execution_id.as_str().to_owned());
+                let operation = Operation {
+                    event: events::event(
+                        events::NO_ACTION_ID,
+                        now,
+                        EventType::EntityOperationCalled(call.clone()),
+                    ),
+                    request_id: call.request_id.clone(),
+                    sender: Some(self.id.clone()),
+                    reply_to: Some((self.id.clone(), self.execution_id.clone())),
+                };
+                (
+                    EventType::EntityOperationCalled(call),
+                    Effect::EntityOperation {
+                        target,
+                        operation,
+                        not_before: None,
+                    },
+                )
+            }
+            EntityMessage::Lock(lock) => {
+                let request = LockRequest {
+                    critical_section: lock.critical_section_id.clone(),
+                    instance: self.id.clone(),
+                    execution: self.execution_id.clone(),
+                    entities: lock.lock_set.clone(),
+                };
+                (
+                    EventType::EntityLockRequested(lock),
+                    Effect::LockRequest(request),
+                )
+            }
+            EntityMessage::Unlock(unlock) => {
+                let entity = unlock.target_instance_id.clone().unwrap_or_default();
+                let critical_section = unlock.critical_section_id.clone();
+                (
+                    EventType::EntityUnlockSent(unlock),
+                    Effect::Unlock {
+                        entity,
+                        critical_section,
+                    },
+                )
+            }
+        };
+        self.history.push(events::event(id, now, confirmation));
+        Some(effect)
     }
 
     /// Takes the worker's rewritten history: the failed results are gone, so replaying it
@@ -432,5 +528,6 @@ fn confirms(action: &Action) -> bool {
             | Action::CreateTimer { .. }
             | Action::CreateSubOrchestration { .. }
             | Action::SendEvent { .. }
+            | Action::EntityMessage { .. }
     )
 }

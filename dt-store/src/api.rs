@@ -47,6 +47,8 @@ pub struct StoreConfig {
     pub abandon_delay: Duration,
     /// The longest wait after repeated abandons.
     pub max_abandon_delay: Duration,
+    /// The wire shape of entity work items.
+    pub entity_work_item_format: dt_core::EntityWorkItemFormat,
     /// Past events larger than this (encoded bytes) are not sent inline to workers that
     /// stream history; they fetch them with StreamInstanceHistory.
     pub history_streaming_threshold: usize,
@@ -60,6 +62,7 @@ impl Default for StoreConfig {
             abandon_delay: Duration::from_secs(1),
             max_abandon_delay: Duration::from_secs(60),
             history_streaming_threshold: 1024 * 1024,
+            entity_work_item_format: dt_core::EntityWorkItemFormat::V2,
         }
     }
 }
@@ -232,6 +235,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Commits an activity's result. Unknown or ended leases are ignored.
     async fn complete_activity(&self, response: ActivityResponse) -> StoreResult<()>;
+
+    /// Commits a worker's answer to an entity batch: state, replies to callers, signals and
+    /// orchestrations it started. A batch that failed as a whole (failureDetails) commits
+    /// nothing and runs again later; results shorter than the batch run the rest again.
+    async fn complete_entity(&self, result: EntityBatchResult) -> StoreResult<()>;
+
+    /// Gives an entity batch back, in order; it is dispatched again after a short delay.
+    async fn abandon_entity(&self, completion_token: &str) -> StoreResult<()>;
+
+    /// Queues an operation on an entity (created if needed), at `scheduledTime` if that is in
+    /// the future. `InvalidArgument` for an id not shaped `@name@key`.
+    async fn signal_entity(&self, request: SignalEntityRequest) -> StoreResult<()>;
+
+    /// An entity that has state; stateless (transient) entities read as absent.
+    async fn get_entity(
+        &self,
+        id: &str,
+        include_state: bool,
+    ) -> StoreResult<Option<EntityMetadata>>;
+
+    /// Entities in id order, paged.
+    async fn query_entities(&self, query: EntityQuery) -> StoreResult<Page<EntityMetadata>>;
+
+    /// Releases locks held by orchestrations that are gone or finished, and removes entities
+    /// with no state, nothing queued and no lock. Returns (removed, released).
+    async fn clean_entity_storage(
+        &self,
+        remove_empty: bool,
+        release_orphaned_locks: bool,
+    ) -> StoreResult<(usize, usize)>;
 
     /// Gives an orchestration work item back; it is dispatched again after a short delay.
     async fn abandon_orchestration(&self, completion_token: &str) -> StoreResult<()>;

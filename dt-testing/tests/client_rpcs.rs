@@ -168,55 +168,6 @@ async fn abandoned_waits_do_not_disturb_later_waits() -> TestResult {
 }
 
 #[tokio::test]
-async fn unsupported_rpcs_answer_unimplemented() -> TestResult {
-    let backend = backend().await?;
-    let mut c = connect(&backend).await?;
-    let rows: Vec<(&str, Result<(), tonic::Status>)> = vec![
-        (
-            "CompleteEntityTask",
-            c.complete_entity_task(EntityBatchResult::default())
-                .await
-                .map(drop),
-        ),
-        (
-            "SignalEntity",
-            c.signal_entity(SignalEntityRequest::default())
-                .await
-                .map(drop),
-        ),
-        (
-            "GetEntity",
-            c.get_entity(GetEntityRequest::default()).await.map(drop),
-        ),
-        (
-            "QueryEntities",
-            c.query_entities(QueryEntitiesRequest::default())
-                .await
-                .map(drop),
-        ),
-        (
-            "CleanEntityStorage",
-            c.clean_entity_storage(CleanEntityStorageRequest::default())
-                .await
-                .map(drop),
-        ),
-        (
-            "AbandonTaskEntityWorkItem",
-            c.abandon_task_entity_work_item(AbandonEntityTaskRequest::default())
-                .await
-                .map(drop),
-        ),
-    ];
-    for (row, got) in rows {
-        match got {
-            Err(status) if status.code() == Code::Unimplemented => {}
-            other => return Err(format!("row {row}: expected UNIMPLEMENTED, got {other:?}").into()),
-        }
-    }
-    Ok(())
-}
-
-#[tokio::test]
 async fn bad_start_requests_are_invalid_arguments() -> TestResult {
     let backend = backend().await?;
     let mut c = connect(&backend).await?;

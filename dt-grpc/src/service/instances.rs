@@ -71,16 +71,8 @@ pub(super) async fn purge(
     store: &dyn Store,
     request: PurgeInstancesRequest,
 ) -> Result<Response<PurgeInstancesResponse>, Status> {
-    // Entity ids start with '@'. isOrchestration is not a reliable signal: the Python client
-    // leaves it false on filter purges, and other SDKs may never set it.
-    if matches!(&request.request, Some(purge_instances_request::Request::InstanceId(id)) if id.starts_with('@'))
-    {
-        // No durable entities on this server yet, so there is no entity state to purge.
-        return Ok(Response::new(PurgeInstancesResponse {
-            deleted_instance_count: 0,
-            is_complete: Some(true),
-        }));
-    }
+    // isOrchestration is not a reliable signal (the Python client leaves it false on filter
+    // purges); the store tells entity ids ('@name@key') apart itself.
     let target = convert::purge_target(request.request)?;
     let count = store
         .purge_instances(target, request.recursive)

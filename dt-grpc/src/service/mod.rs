@@ -40,10 +40,6 @@ impl SidecarService {
 
 type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-fn unimplemented(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not implemented by this server yet"))
-}
-
 #[tonic::async_trait]
 impl TaskHubSidecarService for SidecarService {
     async fn hello(&self, _: Request<()>) -> Result<Response<()>, Status> {
@@ -224,9 +220,13 @@ impl TaskHubSidecarService for SidecarService {
 
     async fn complete_entity_task(
         &self,
-        _: Request<EntityBatchResult>,
+        request: Request<EntityBatchResult>,
     ) -> Result<Response<CompleteTaskResponse>, Status> {
-        Err(unimplemented("CompleteEntityTask (durable entities)"))
+        self.store
+            .complete_entity(request.into_inner())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(CompleteTaskResponse {}))
     }
 
     type StreamInstanceHistoryStream = ServerStream<HistoryChunk>;
@@ -260,30 +260,58 @@ impl TaskHubSidecarService for SidecarService {
 
     async fn signal_entity(
         &self,
-        _: Request<SignalEntityRequest>,
+        request: Request<SignalEntityRequest>,
     ) -> Result<Response<SignalEntityResponse>, Status> {
-        Err(unimplemented("SignalEntity (durable entities)"))
+        self.store
+            .signal_entity(request.into_inner())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(SignalEntityResponse {}))
     }
 
     async fn get_entity(
         &self,
-        _: Request<GetEntityRequest>,
+        request: Request<GetEntityRequest>,
     ) -> Result<Response<GetEntityResponse>, Status> {
-        Err(unimplemented("GetEntity (durable entities)"))
+        let r = request.into_inner();
+        let entity = self
+            .store
+            .get_entity(&r.instance_id, r.include_state)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(GetEntityResponse {
+            exists: entity.is_some(),
+            entity,
+        }))
     }
 
     async fn query_entities(
         &self,
-        _: Request<QueryEntitiesRequest>,
+        request: Request<QueryEntitiesRequest>,
     ) -> Result<Response<QueryEntitiesResponse>, Status> {
-        Err(unimplemented("QueryEntities (durable entities)"))
+        let query = request.into_inner().query.unwrap_or_default();
+        let page = self.store.query_entities(query).await.map_err(to_status)?;
+        Ok(Response::new(QueryEntitiesResponse {
+            entities: page.items,
+            continuation_token: page.continuation_token,
+        }))
     }
 
     async fn clean_entity_storage(
         &self,
-        _: Request<CleanEntityStorageRequest>,
+        request: Request<CleanEntityStorageRequest>,
     ) -> Result<Response<CleanEntityStorageResponse>, Status> {
-        Err(unimplemented("CleanEntityStorage (durable entities)"))
+        let r = request.into_inner();
+        let (removed, released) = self
+            .store
+            .clean_entity_storage(r.remove_empty_entities, r.release_orphaned_locks)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(CleanEntityStorageResponse {
+            continuation_token: None,
+            empty_entities_removed: i32::try_from(removed).unwrap_or(i32::MAX),
+            orphaned_locks_released: i32::try_from(released).unwrap_or(i32::MAX),
+        }))
     }
 
     async fn abandon_task_activity_work_item(
@@ -310,11 +338,13 @@ impl TaskHubSidecarService for SidecarService {
 
     async fn abandon_task_entity_work_item(
         &self,
-        _: Request<AbandonEntityTaskRequest>,
+        request: Request<AbandonEntityTaskRequest>,
     ) -> Result<Response<AbandonEntityTaskResponse>, Status> {
-        Err(unimplemented(
-            "AbandonTaskEntityWorkItem (durable entities)",
-        ))
+        self.store
+            .abandon_entity(&request.into_inner().completion_token)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(AbandonEntityTaskResponse {}))
     }
 
     async fn skip_graceful_orchestration_terminations(

@@ -18,7 +18,7 @@ impl State {
                 filters: options.filters,
                 history_streaming: options.history_streaming,
                 tokens: HashSet::new(),
-                prefer_activities: false,
+                turn: 0,
             },
         );
     }
@@ -42,17 +42,22 @@ impl State {
         now: DateTime<Utc>,
     ) -> Option<WorkItem> {
         let worker = self.workers.get_mut(&worker_id)?;
-        worker.prefer_activities = !worker.prefer_activities;
-        let prefer_activities = worker.prefer_activities;
+        worker.turn = (worker.turn + 1) % 3;
+        let first = worker.turn;
         let streams_history = worker.history_streaming;
         let filters = worker.filters.clone();
-        let (request, work) = if prefer_activities {
-            self.take_activity(&filters)
-                .or_else(|| self.take_orchestration(&filters, streams_history, now))?
-        } else {
-            self.take_orchestration(&filters, streams_history, now)
-                .or_else(|| self.take_activity(&filters))?
-        };
+        let mut found = None;
+        for kind in 0..3 {
+            found = match (first + kind) % 3 {
+                0 => self.take_orchestration(&filters, streams_history, now),
+                1 => self.take_activity(&filters),
+                _ => self.take_entity(&filters),
+            };
+            if found.is_some() {
+                break;
+            }
+        }
+        let (request, work) = found?;
         let token = self.next_seq();
         let expires_at = now + self.config.lease_duration;
         self.leases.insert(
@@ -131,6 +136,40 @@ impl State {
         ))
     }
 
+    fn take_entity(&mut self, filters: &WorkFilters) -> Option<(Request, Leased)> {
+        let format = self.config.entity_work_item_format;
+        let mut skipped = Vec::new();
+        let mut found = None;
+        while let Some(id) = self.ready_entities.pop_front() {
+            let holder = self.locks.holder(&id).map(|h| h.instance.clone());
+            let Some(entity) = self
+                .entities
+                .get_mut(&id)
+                .filter(|e| e.is_dispatchable(holder.as_ref()))
+            else {
+                self.ready_entities_set.remove(&id);
+                continue;
+            };
+            if !filters.accepts_entity(&id) {
+                skipped.push(id);
+                continue;
+            }
+            self.ready_entities_set.remove(&id);
+            found = entity.dispatch(holder.as_ref(), format).map(|batch| {
+                let request = match batch {
+                    dt_core::EntityBatch::V2(r) => Request::EntityRequestV2(r),
+                    dt_core::EntityBatch::V1(r) => Request::EntityRequest(r),
+                };
+                (request, Leased::Entity(id))
+            });
+            break;
+        }
+        for id in skipped.into_iter().rev() {
+            self.ready_entities.push_front(id);
+        }
+        found
+    }
+
     fn lease(&self, token: &str) -> Option<&Lease> {
         self.leases.get(&token.parse().ok()?)
     }
@@ -170,6 +209,15 @@ impl State {
                 match delay {
                     Some(d) => self.schedule(now + d, Due::Instance(instance)),
                     None => self.touch(&instance, now),
+                }
+            }
+            Leased::Entity(id) => {
+                if let Some(entity) = self.entities.get_mut(&id) {
+                    entity.abandon();
+                }
+                match delay {
+                    Some(d) => self.schedule(now + d, Due::Entity(id)),
+                    None => self.touch_entity(&id),
                 }
             }
             Leased::Activity(task) => {
@@ -215,16 +263,9 @@ impl State {
             Leased::Activity(task) => {
                 AbandonKey::Activity(task.instance.as_str().to_owned(), task.task_id)
             }
+            Leased::Entity(id) => AbandonKey::Entity(id.clone()),
         };
-        let count = self.abandons.entry(key).or_insert(0);
-        let exponent = (*count).min(16);
-        *count = count.saturating_add(1);
-        let delay = self
-            .config
-            .abandon_delay
-            .saturating_mul(1 << exponent)
-            .min(self.config.max_abandon_delay.max(self.config.abandon_delay));
-        let delay = chrono::Duration::from_std(delay).unwrap_or_default();
+        let delay = self.backoff(key);
         self.requeue(lease.work, Some(delay), now);
     }
 
@@ -240,7 +281,7 @@ impl State {
         };
         let Leased::Orchestration { instance: id, .. } = &lease.work else {
             return Err(StoreError::InvalidArgument(format!(
-                "completion token {} belongs to an activity, not an orchestration",
+                "completion token {} does not belong to an orchestration work item",
                 clip(&token)
             )));
         };
@@ -282,9 +323,15 @@ impl State {
         };
         let outcome =
             TurnResponse::try_from(response).and_then(|turn| instance.complete_turn(turn, &ctx));
+        let moved_on = instance.execution_id != execution;
         match outcome {
             Ok(effects) => {
                 self.abandons.remove(&AbandonKey::Orchestration(id.clone()));
+                if moved_on {
+                    // A new execution (continue-as-new, rewind) starts outside any critical
+                    // section; its effects may ask for locks again.
+                    self.release_locks_of(&dt_core::InstanceId::new(id.clone()), now);
+                }
                 self.touch(&id, now);
                 self.apply_effects(effects, now);
                 Ok(())
@@ -358,7 +405,7 @@ impl State {
         };
         if !matches!(lease.work, Leased::Activity(_)) {
             return Err(StoreError::InvalidArgument(format!(
-                "completion token {} belongs to an orchestration, not an activity",
+                "completion token {} does not belong to an activity work item",
                 clip(&response.completion_token)
             )));
         }
@@ -380,6 +427,64 @@ impl State {
             self.touch(id, now);
         }
         Ok(())
+    }
+}
+
+impl State {
+    /// Commits a worker's answer to an entity batch. A batch that failed as a whole is run
+    /// again later with nothing committed; a malformed answer is refused and the batch stays
+    /// leased (it is redelivered when the lease ends).
+    pub(crate) fn complete_entity(
+        &mut self,
+        result: EntityBatchResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let token = result.completion_token.clone();
+        let Some(lease) = self.lease(&token) else {
+            tracing::debug!(%token, "ignoring entity result with an unknown or ended lease");
+            return Ok(());
+        };
+        let Leased::Entity(id) = &lease.work else {
+            return Err(StoreError::InvalidArgument(format!(
+                "completion token {} does not belong to an entity work item",
+                clip(&token)
+            )));
+        };
+        let id = id.clone();
+        let Some(entity) = self.entities.get_mut(&id) else {
+            self.take_lease(&token);
+            return Ok(());
+        };
+        let outcome = entity
+            .complete(result, now, &mut || uuid::Uuid::new_v4().to_string())
+            .map_err(|err| StoreError::InvalidArgument(err.to_string()))?;
+        self.take_lease(&token);
+        match outcome {
+            dt_core::EntityOutcome::Retry => {
+                let delay = self.backoff(AbandonKey::Entity(id.clone()));
+                self.schedule(now + delay, Due::Entity(id));
+            }
+            dt_core::EntityOutcome::Committed(effects) => {
+                self.abandons.remove(&AbandonKey::Entity(id.clone()));
+                self.touch_entity(&id);
+                self.apply_effects(effects, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// The wait before the next try of an item given back `n` times in a row: the abandon
+    /// delay, doubled each time, capped.
+    fn backoff(&mut self, key: AbandonKey) -> chrono::Duration {
+        let count = self.abandons.entry(key).or_insert(0);
+        let exponent = (*count).min(16);
+        *count = count.saturating_add(1);
+        let delay = self
+            .config
+            .abandon_delay
+            .saturating_mul(1 << exponent)
+            .min(self.config.max_abandon_delay.max(self.config.abandon_delay));
+        chrono::Duration::from_std(delay).unwrap_or_default()
     }
 }
 

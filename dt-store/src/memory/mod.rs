@@ -5,6 +5,7 @@
 
 mod client;
 mod dispatch;
+mod entities;
 mod query;
 mod state;
 mod timeline;
@@ -252,6 +253,40 @@ impl Store for MemoryStore {
 
     async fn complete_activity(&self, response: ActivityResponse) -> StoreResult<()> {
         self.with_state(|s, now| s.complete_activity(response, now))
+    }
+
+    async fn complete_entity(&self, result: EntityBatchResult) -> StoreResult<()> {
+        self.with_state(|s, now| s.complete_entity(result, now))
+    }
+
+    async fn abandon_entity(&self, completion_token: &str) -> StoreResult<()> {
+        self.with_state(|s, now| s.abandon(completion_token, now));
+        Ok(())
+    }
+
+    async fn signal_entity(&self, request: SignalEntityRequest) -> StoreResult<()> {
+        self.with_state(|s, now| s.signal_entity(request, now))
+    }
+
+    async fn get_entity(
+        &self,
+        id: &str,
+        include_state: bool,
+    ) -> StoreResult<Option<EntityMetadata>> {
+        Ok(self.lock().get_entity(id, include_state))
+    }
+
+    async fn query_entities(&self, query: EntityQuery) -> StoreResult<Page<EntityMetadata>> {
+        self.lock().query_entities(query)
+    }
+
+    async fn clean_entity_storage(
+        &self,
+        remove_empty: bool,
+        release_orphaned_locks: bool,
+    ) -> StoreResult<(usize, usize)> {
+        Ok(self
+            .with_state(|s, now| s.clean_entity_storage(remove_empty, release_orphaned_locks, now)))
     }
 
     async fn abandon_orchestration(&self, completion_token: &str) -> StoreResult<()> {

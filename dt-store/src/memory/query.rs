@@ -163,6 +163,7 @@ impl State {
     /// Purges terminal instances (and, if asked, their children, depth first); returns the count.
     pub(crate) fn purge(&mut self, target: PurgeTarget, recursive: bool) -> usize {
         let roots: Vec<String> = match target {
+            PurgeTarget::Instance(id) if id.starts_with('@') => return self.purge_entity(&id),
             PurgeTarget::Instance(id) => vec![id],
             PurgeTarget::Batch(ids) => ids,
             PurgeTarget::Filter(filter) => self

@@ -4,8 +4,8 @@
 use crate::api::{StoreConfig, WorkerId};
 use chrono::{DateTime, Utc};
 use dt_core::{
-    ActivityTask, Effect, ExecutionId, Instance, NewInstance, TerminateOutcome, TimerTask,
-    WorkFilters,
+    ActivityTask, Effect, Entity, ExecutionId, Instance, Locks, NewInstance, Operation,
+    TerminateOutcome, TimerTask, WorkFilters,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -32,6 +32,13 @@ pub(crate) struct State {
     /// Per-instance notifiers for `wait_for_instance`, created on demand.
     pub(crate) waiters: HashMap<String, Arc<Notify>>,
     pub(crate) next_seq: u64,
+    /// Durable entities by id.
+    pub(crate) entities: HashMap<String, Entity>,
+    /// Which critical section holds which entity, and who waits.
+    pub(crate) locks: Locks,
+    /// Entities that may have a batch to run; checked again when popped.
+    pub(crate) ready_entities: VecDeque<String>,
+    pub(crate) ready_entities_set: HashSet<String>,
     /// How many times in a row each orchestration / activity was abandoned, for the backoff.
     pub(crate) abandons: HashMap<AbandonKey, u32>,
     /// Set when something was added to the timeline, so the scheduler recomputes its deadline.
@@ -48,8 +55,8 @@ pub(crate) struct Worker {
     pub(crate) filters: WorkFilters,
     pub(crate) history_streaming: bool,
     pub(crate) tokens: HashSet<u64>,
-    /// Alternates which queue a worker looks at first, so neither kind starves the other.
-    pub(crate) prefer_activities: bool,
+    /// Rotates which queue a worker looks at first, so no kind of work starves the others.
+    pub(crate) turn: u8,
 }
 
 /// A work item handed to a worker.
@@ -72,6 +79,7 @@ pub(crate) enum Leased {
         next_chunk: i32,
     },
     Activity(ActivityTask),
+    Entity(String),
 }
 
 /// What a run of abandons is counted against.
@@ -79,6 +87,7 @@ pub(crate) enum Leased {
 pub(crate) enum AbandonKey {
     Orchestration(String),
     Activity(String, i32),
+    Entity(String),
 }
 
 /// Something to do at a time.
@@ -88,6 +97,10 @@ pub(crate) enum Due {
     Instance(String),
     Activity(ActivityTask),
     LeaseExpiry(u64),
+    /// An entity whose abandon backoff has passed.
+    Entity(String),
+    /// A delayed signal whose time has come.
+    EntityOperation(String, Box<Operation>),
 }
 
 impl State {
@@ -126,6 +139,14 @@ impl State {
         let Some(instance) = self.instance(id) else {
             return;
         };
+        if instance.is_terminal() {
+            // A finished orchestration holds no locks, whatever it forgot to release.
+            self.release_locks_of(&dt_core::InstanceId::new(id), now);
+            return;
+        }
+        let Some(instance) = self.instance(id) else {
+            return;
+        };
         if let Some(at) = instance.start_delayed_until(now) {
             if instance.in_flight.is_none() {
                 self.schedule(at, Due::Instance(id.to_owned()));
@@ -158,6 +179,8 @@ impl State {
     pub(crate) fn remove_instance(&mut self, id: &str) -> Option<Instance> {
         let entry = self.instances.remove(id)?;
         self.by_creation.remove(&entry.seq);
+        let now = entry.instance.last_updated_at;
+        self.release_locks_of(&entry.instance.id, now);
         if let Some(notify) = self.waiters.get(id) {
             notify.notify_waiters();
         }
@@ -194,6 +217,36 @@ impl State {
                         self.touch(parent.instance.as_str(), now);
                     }
                 }
+                Effect::EntityOperation {
+                    target,
+                    operation,
+                    not_before,
+                } => match not_before {
+                    Some(at) if at > now => {
+                        self.schedule(at, Due::EntityOperation(target, Box::new(operation)))
+                    }
+                    _ => self.queue_entity_operation(&target, operation, now),
+                },
+                Effect::EntityReply {
+                    instance,
+                    execution,
+                    event,
+                } => {
+                    if let Some(caller) = self.instance_mut(instance.as_str()) {
+                        caller.deliver_result(&execution, event, now);
+                        self.touch(instance.as_str(), now);
+                    }
+                }
+                Effect::LockRequest(request) => self.request_locks(request, now),
+                Effect::Unlock {
+                    entity,
+                    critical_section,
+                } => {
+                    let granted = self.locks.release(&entity, &critical_section);
+                    self.touch_entity(&entity);
+                    self.deliver_grants(granted, now);
+                }
+                Effect::StartOrchestration(spec) => self.start_for_entity(spec, now),
                 Effect::RewindChild { child, reason } => {
                     self.rewind_child(child, reason, now, &mut queue)
                 }

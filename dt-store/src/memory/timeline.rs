@@ -32,6 +32,10 @@ impl State {
                     }
                 }
                 Due::LeaseExpiry(token) => self.expire_lease(token, now),
+                Due::Entity(id) => self.touch_entity(&id),
+                Due::EntityOperation(target, operation) => {
+                    self.queue_entity_operation(&target, *operation, now);
+                }
             }
         }
         self.timeline
