@@ -444,3 +444,30 @@ async fn trace_context_flows_from_start_and_actions_and_round_trips() -> TestRes
     assert_eq!(scheduled.parent_trace_context.as_ref(), Some(&task_trace));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_abandoned_orchestration_goes_to_another_worker_first() -> TestResult {
+    let backend = backend_with(
+        StoreConfig {
+            abandon_delay: Duration::from_millis(20),
+            ..Default::default()
+        },
+        None,
+    )
+    .await?;
+    let mut c = connect(&backend).await?;
+    let mut rejecting = Worker::connect(&backend, None).await?;
+    start(&mut c, "picky", "o").await?;
+    let (_, token) = rejecting.next_orchestration().await?;
+    let mut other = Worker::connect(&backend, None).await?;
+    rejecting
+        .client
+        .abandon_task_orchestrator_work_item(AbandonOrchestrationTaskRequest {
+            completion_token: token,
+        })
+        .await?;
+    let (again, _) = other.next_orchestration().await?;
+    assert_eq!(again.instance_id, "picky");
+    rejecting.expect_nothing(QUIET).await?;
+    Ok(())
+}

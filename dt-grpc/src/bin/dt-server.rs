@@ -25,6 +25,10 @@ struct Args {
     /// Seconds a worker may hold a work item without completing it before it is redelivered.
     #[arg(long, default_value_t = 300)]
     lease_seconds: u64,
+    /// Wire shape of entity work items: `v2` (entityRequestV2, as the Python reference
+    /// sends) or `v1` (entityRequest). The Python and JavaScript workers accept both.
+    #[arg(long, default_value = "v2", value_parser = ["v1", "v2"])]
+    entity_work_items: String,
 }
 
 /// Binds every address of `host` on `port`; with port 0 the first bind picks the port and the
@@ -101,6 +105,11 @@ async fn main() -> anyhow::Result<()> {
     let store = Arc::new(MemoryStore::new(StoreConfig {
         max_history_size: args.max_history_size,
         lease_duration: std::time::Duration::from_secs(args.lease_seconds),
+        entity_work_item_format: if args.entity_work_items == "v1" {
+            dt_core::EntityWorkItemFormat::V1
+        } else {
+            dt_core::EntityWorkItemFormat::V2
+        },
         ..StoreConfig::default()
     }));
     // The one line on stdout: scripts and test fixtures read the port from it.

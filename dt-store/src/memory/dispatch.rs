@@ -49,7 +49,7 @@ impl State {
         let mut found = None;
         for kind in 0..3 {
             found = match (first + kind) % 3 {
-                0 => self.take_orchestration(&filters, streams_history, now),
+                0 => self.take_orchestration(worker_id, &filters, streams_history, now),
                 1 => self.take_activity(&filters),
                 _ => self.take_entity(&filters),
             };
@@ -80,6 +80,7 @@ impl State {
 
     fn take_orchestration(
         &mut self,
+        worker_id: WorkerId,
         filters: &WorkFilters,
         streams_history: bool,
         now: DateTime<Utc>,
@@ -88,20 +89,22 @@ impl State {
         let mut skipped = Vec::new();
         let mut found = None;
         while let Some(id) = self.ready.pop_front() {
-            let Some(entry) = self.instances.get_mut(&id) else {
+            let Some(instance) = self.instance(&id).filter(|i| i.is_dispatchable(now)) else {
                 self.ready_set.remove(&id);
                 continue;
             };
-            let instance = &mut entry.instance;
-            if !instance.is_dispatchable(now) {
-                self.ready_set.remove(&id);
-                continue;
-            }
-            if !filters.accepts_orchestration(&instance.name, instance.filter_version()) {
+            let (name, version) = (instance.name.as_str(), instance.filter_version());
+            let avoided = self.abandoned_by.get(&id) == Some(&worker_id)
+                && self.another_worker_accepts(worker_id, name, version);
+            if !filters.accepts_orchestration(name, version) || avoided {
                 skipped.push(id);
                 continue;
             }
             self.ready_set.remove(&id);
+            let Some(entry) = self.instances.get_mut(&id) else {
+                continue;
+            };
+            let instance = &mut entry.instance;
             if let Some(mut request) = instance.dispatch(now) {
                 if streams_history && history_bytes(&request.past_events) > threshold {
                     request.past_events.clear();
@@ -122,6 +125,13 @@ impl State {
             self.ready.push_front(id);
         }
         found
+    }
+
+    /// Whether a connected worker other than `this` would take the orchestration.
+    fn another_worker_accepts(&self, this: WorkerId, name: &str, version: &str) -> bool {
+        self.workers
+            .iter()
+            .any(|(id, w)| *id != this && w.filters.accepts_orchestration(name, version))
     }
 
     fn take_activity(&mut self, filters: &WorkFilters) -> Option<(Request, Leased)> {
@@ -259,7 +269,12 @@ impl State {
             return;
         };
         let key = match &lease.work {
-            Leased::Orchestration { instance, .. } => AbandonKey::Orchestration(instance.clone()),
+            Leased::Orchestration { instance, .. } => {
+                // Offer it to another worker first: the one that gave it back may keep
+                // rejecting it (versioning REJECT).
+                self.abandoned_by.insert(instance.clone(), lease.worker);
+                AbandonKey::Orchestration(instance.clone())
+            }
             Leased::Activity(task) => {
                 AbandonKey::Activity(task.instance.as_str().to_owned(), task.task_id)
             }
@@ -327,6 +342,7 @@ impl State {
         match outcome {
             Ok(effects) => {
                 self.abandons.remove(&AbandonKey::Orchestration(id.clone()));
+                self.abandoned_by.remove(&id);
                 if moved_on {
                     // A new execution (continue-as-new, rewind) starts outside any critical
                     // section; its effects may ask for locks again.

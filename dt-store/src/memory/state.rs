@@ -41,6 +41,9 @@ pub(crate) struct State {
     pub(crate) ready_entities_set: HashSet<String>,
     /// How many times in a row each orchestration / activity was abandoned, for the backoff.
     pub(crate) abandons: HashMap<AbandonKey, u32>,
+    /// The worker that last gave each orchestration back, which gets it only if no other
+    /// connected worker would take it.
+    pub(crate) abandoned_by: HashMap<String, WorkerId>,
     /// Set when something was added to the timeline, so the scheduler recomputes its deadline.
     pub(crate) work_added: bool,
     pub(crate) schedule_added: bool,
