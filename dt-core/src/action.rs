@@ -88,13 +88,13 @@ pub enum EntityMessage {
 }
 
 impl EntityMessage {
-    /// The entity the message goes to (for a lock request: the first of its lock set).
-    pub fn target(&self) -> Option<&str> {
+    /// The entities the message names: its target, or a lock request's whole lock set.
+    pub fn entities(&self) -> Vec<&str> {
         match self {
-            Self::Signal(s) => s.target_instance_id.as_deref(),
-            Self::Call(c) => c.target_instance_id.as_deref(),
-            Self::Lock(l) => l.lock_set.first().map(String::as_str),
-            Self::Unlock(u) => u.target_instance_id.as_deref(),
+            Self::Signal(s) => s.target_instance_id.as_deref().into_iter().collect(),
+            Self::Call(c) => c.target_instance_id.as_deref().into_iter().collect(),
+            Self::Lock(l) => l.lock_set.iter().map(String::as_str).collect(),
+            Self::Unlock(u) => u.target_instance_id.as_deref().into_iter().collect(),
         }
     }
 }
@@ -243,10 +243,10 @@ impl TryFrom<OrchestratorAction> for Action {
                     }
                     Some(M::EntityUnlockSent(u)) => EntityMessage::Unlock(u),
                 };
-                let target_ok = message.target().is_some_and(crate::entity::is_entity_id);
-                if !target_ok {
+                let entities = message.entities();
+                if entities.is_empty() || !entities.iter().all(|e| crate::entity::is_entity_id(e)) {
                     return Err(malformed(
-                        "sendEntityMessage needs a target entity id shaped '@name@key'",
+                        "sendEntityMessage needs target entity ids shaped '@name@key'",
                     ));
                 }
                 Ok(Self::EntityMessage { id, message })

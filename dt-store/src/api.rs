@@ -190,7 +190,7 @@ pub trait Store: Send + Sync + 'static {
     async fn rewind_instance(&self, id: &str, reason: Option<String>) -> StoreResult<()>;
 
     /// Terminates instances at once, without a worker round-trip; returns the ids that were
-    /// not terminated (unknown or already terminal).
+    /// not terminated (unknown, already terminal, or holding entity locks).
     async fn terminate_now(
         &self,
         ids: Vec<String>,

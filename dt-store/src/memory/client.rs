@@ -131,7 +131,13 @@ impl State {
     ) -> Vec<String> {
         let mut untouched = Vec::new();
         for id in ids {
-            let Some(instance) = self.instance_mut(&id).filter(|i| !i.is_terminal()) else {
+            // An orchestration inside a critical section is left to end gracefully, so its
+            // entities see their unlocks in order (protocol.md §3.12).
+            let holds_locks = self.locks.held().any(|(_, h)| h.instance.as_str() == id);
+            let Some(instance) = self
+                .instance_mut(&id)
+                .filter(|i| !i.is_terminal() && !holds_locks)
+            else {
                 untouched.push(id);
                 continue;
             };
