@@ -4,6 +4,7 @@
 // A task runner reports its progress on stdout by design.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod cmd;
 mod descriptor;
 mod e2e;
@@ -26,11 +27,15 @@ enum Task {
     /// Run every check CI runs: fmt, clippy, cargo test, the descriptor check, and the Python
     /// end-to-end tests (`cargo xtask test -- <pytest args>` forwards arguments to pytest).
     Test(test::TestArgs),
+    /// Measure our server side by side with the Python reference backend, then at scale
+    /// (`--quick` for small sizes); fails if any result was wrong.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Task::Test(args) => test::run(&args),
+        Task::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

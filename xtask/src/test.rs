@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the CI pipeline. Runs the steps in order, stops at the first failure,
 //! and ends with how long each step took.
 
-use crate::{cmd, descriptor, e2e, venv};
+use crate::{bench, cmd, descriptor, e2e, venv};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,6 +18,9 @@ pub(crate) struct TestArgs {
     /// Skip building dt-server and the Python end-to-end tests.
     #[arg(long)]
     no_python: bool,
+    /// Skip the tiny benchmark run (it checks that `cargo xtask bench` still works).
+    #[arg(long)]
+    no_bench: bool,
     /// Arguments for pytest, after `--` (e.g. `-- -k hello -x`).
     #[arg(last = true)]
     pytest_args: Vec<String>,
@@ -69,15 +72,22 @@ fn steps(root: &Path, args: &TestArgs, t: &mut Timings) -> Result<()> {
         if !args.pytest_args.is_empty() {
             println!("note: --no-python given, pytest arguments ignored");
         }
-        return Ok(());
+    } else {
+        t.step("cargo build --bin dt-server", || {
+            cmd::run(&mut cmd::cargo(root, &["build", "--bin", "dt-server"]))
+        })?;
+        t.step(
+            "pytest tests/python (DT_SERVER_BIN=target/debug/dt-server)",
+            || e2e::run(root, &python, &args.pytest_args),
+        )?;
     }
-    t.step("cargo build --bin dt-server", || {
-        cmd::run(&mut cmd::cargo(root, &["build", "--bin", "dt-server"]))
-    })?;
-    t.step(
-        "pytest tests/python (DT_SERVER_BIN=target/debug/dt-server)",
-        || e2e::run(root, &python, &args.pytest_args),
-    )
+    if !args.no_bench {
+        t.step(
+            "tiny bench (dt-bench against target/debug/dt-server)",
+            || bench::tiny(root),
+        )?;
+    }
+    Ok(())
 }
 
 /// The steps run so far, with their durations.

@@ -1,0 +1,181 @@
+//! `cargo xtask bench`: builds `dt-server` and the `dt-bench` driver in release, runs the same
+//! workloads against our server and the Python reference backend (each started afresh per
+//! workload), then the scale measurements on ours, and prints the tables. It fails if any run
+//! had a wrong or missing result; timings never fail it. `tiny` is the test pipeline's smoke
+//! run of the same code at a tiny size.
+
+mod driver;
+mod machine;
+mod plan;
+mod server;
+mod table;
+
+use crate::{cmd, venv};
+use anyhow::{Result, bail};
+use plan::{Case, Size};
+use server::{Backend, Launcher};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use table::Row;
+
+/// Options of `cargo xtask bench`.
+#[derive(clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Small sizes (finishes in under 2 minutes once built).
+    #[arg(long)]
+    quick: bool,
+    /// Skip the Python reference backend.
+    #[arg(long)]
+    no_reference: bool,
+    /// Skip the scale measurements.
+    #[arg(long)]
+    no_scale: bool,
+}
+
+/// Runs the bench and prints the tables (also written to `target/xtask/bench/results.md`).
+pub(crate) fn run(args: &BenchArgs) -> Result<()> {
+    let root = cmd::root()?;
+    let target = cmd::target_dir(&root);
+    cmd::run(&mut cmd::cargo(
+        &root,
+        &[
+            "build",
+            "--release",
+            "--bin",
+            "dt-server",
+            "--bin",
+            "dt-bench",
+        ],
+    ))?;
+    let reference = if args.no_reference {
+        None
+    } else {
+        Some((
+            venv::ensure(&root)?,
+            root.join("xtask").join("reference_backend.py"),
+        ))
+    };
+    let release = target.join("release");
+    let launcher = Launcher {
+        server: release.join("dt-server"),
+        reference,
+        log_dir: server::log_dir(&target)?,
+    };
+    let size = if args.quick { Size::Quick } else { Size::Full };
+    let started = Instant::now();
+    let bench = release.join("dt-bench");
+
+    let cases = plan::side_by_side(size);
+    let mut backends = vec![Backend::Ours];
+    if !args.no_reference {
+        backends.push(Backend::Reference);
+    }
+    let mut rows = Vec::new();
+    for case in &cases {
+        for &backend in &backends {
+            rows.push(measure(&launcher, &bench, case, backend));
+        }
+    }
+    if !args.no_scale {
+        for case in plan::scale(size) {
+            rows.push(measure(&launcher, &bench, &case, Backend::Ours));
+        }
+    }
+
+    let keys: Vec<(String, String)> = cases
+        .iter()
+        .map(|c| (c.key.clone(), c.label.clone()))
+        .collect();
+    let mode = if args.quick { "quick" } else { "full" };
+    let mut out = format!(
+        "Benchmark ({mode}), {}; driver and server on the same machine; {:.0} s.\n\n",
+        machine::describe(),
+        started.elapsed().as_secs_f64()
+    );
+    out.push_str(&table::side_by_side(&rows, &keys));
+    if !args.no_scale {
+        out.push('\n');
+        out.push_str(&table::scale(&rows));
+    }
+    out.push('\n');
+    out.push_str(&table::targets(&rows));
+    println!("\n{out}");
+    let file = launcher.log_dir.join("results.md");
+    if let Err(e) = std::fs::write(&file, &out) {
+        eprintln!("warning: cannot write {}: {e}", file.display());
+    }
+    fail_on_wrong_results(&rows)
+}
+
+/// The test pipeline's smoke run: every workload and scale measurement at a tiny size against
+/// the debug `dt-server`; fails if any result was wrong or missing.
+pub(crate) fn tiny(root: &Path) -> Result<()> {
+    cmd::run(&mut cmd::cargo(
+        root,
+        &["build", "--bin", "dt-server", "--bin", "dt-bench"],
+    ))?;
+    let target = cmd::target_dir(root);
+    let debug: PathBuf = target.join("debug");
+    let launcher = Launcher {
+        server: debug.join("dt-server"),
+        reference: None,
+        log_dir: server::log_dir(&target)?,
+    };
+    let bench = debug.join("dt-bench");
+    let rows: Vec<Row> = plan::side_by_side(Size::Tiny)
+        .into_iter()
+        .chain(plan::scale(Size::Tiny))
+        .map(|case| measure(&launcher, &bench, &case, Backend::Ours))
+        .collect();
+    for r in &rows {
+        let status = match &r.outcome {
+            Some(o) if o.ok => format!("ok ({}/{})", o.completed, o.n),
+            Some(o) => format!("FAILED ({}/{}, {} errors)", o.completed, o.n, o.errors),
+            None => "FAILED (no result)".to_owned(),
+        };
+        println!("{status:>20}  {}", r.label);
+    }
+    fail_on_wrong_results(&rows)
+}
+
+/// Starts a fresh `backend` and runs one case on it; failures are kept in the row.
+fn measure(launcher: &Launcher, bench: &Path, case: &Case, backend: Backend) -> Row {
+    let label = format!("{} [{}]", case.label, backend.name());
+    let outcome = launcher
+        .start(
+            backend,
+            case.max_history,
+            &format!("{}-{}", case.key, backend.name()),
+        )
+        .and_then(|server| driver::run(bench, &server, case, &label));
+    let outcome = match outcome {
+        Ok(o) => {
+            for e in &o.error_samples {
+                eprintln!("{label}: {e}");
+            }
+            Some(o)
+        }
+        Err(e) => {
+            eprintln!("{label}: {e:#}");
+            None
+        }
+    };
+    Row {
+        key: case.key.clone(),
+        label: case.label.clone(),
+        backend,
+        outcome,
+    }
+}
+
+fn fail_on_wrong_results(rows: &[Row]) -> Result<()> {
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.outcome.as_ref().is_some_and(|o| o.ok))
+        .map(|r| format!("{} [{}]", r.label, r.backend.name()))
+        .collect();
+    if !failed.is_empty() {
+        bail!("wrong or missing results in: {}", failed.join("; "));
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Starting and stopping the backends the bench measures: our `dt-server` and the Python
+//! reference (`xtask/reference_backend.py` in the venv), each in a process of its own whose
+//! port is read from the one line it prints on stdout. Their stderr goes to a log file.
+
+use anyhow::{Context, Result, bail};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Which server.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Backend {
+    Ours,
+    Reference,
+}
+
+impl Backend {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Backend::Ours => "ours",
+            Backend::Reference => "reference",
+        }
+    }
+}
+
+/// How to start each backend.
+pub(crate) struct Launcher {
+    /// The `dt-server` binary.
+    pub(crate) server: PathBuf,
+    /// The venv's python and the launcher script, if the reference is run.
+    pub(crate) reference: Option<(PathBuf, PathBuf)>,
+    /// Where server logs go.
+    pub(crate) log_dir: PathBuf,
+}
+
+/// A running server; killed when dropped.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) port: u16,
+}
+
+impl Server {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Launcher {
+    /// Starts `backend` (with a raised history limit if given) and waits for its port.
+    pub(crate) fn start(
+        &self,
+        backend: Backend,
+        max_history: Option<usize>,
+        log_name: &str,
+    ) -> Result<Server> {
+        let mut command = match backend {
+            Backend::Ours => {
+                let mut c = Command::new(&self.server);
+                c.args(["--port", "0"]);
+                c
+            }
+            Backend::Reference => {
+                let (python, script) = self
+                    .reference
+                    .as_ref()
+                    .context("the reference backend is not set up")?;
+                let mut c = Command::new(python);
+                c.arg(script);
+                c
+            }
+        };
+        if let Some(size) = max_history {
+            command.args(["--max-history-size", &size.to_string()]);
+        }
+        let log = self.log_dir.join(format!("{log_name}.log"));
+        let log_file =
+            File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("cannot start the {} backend", backend.name()))?;
+        match read_port(&mut child) {
+            Ok(port) => Ok(Server { child, port }),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e).with_context(|| {
+                    format!(
+                        "the {} backend did not start (see {})",
+                        backend.name(),
+                        log.display()
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// Reads the child's stdout until a line ends in `listening on <host>:<port>`; a thread keeps
+/// draining it afterwards.
+fn read_port(child: &mut Child) -> Result<u16> {
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(port) = parse_port(&line) {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(port) => Ok(port),
+        Err(_) => bail!("no `listening on <host>:<port>` line within 60 s"),
+    }
+}
+
+fn parse_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("listening on ")?;
+    rest.trim().rsplit_once(':')?.1.parse().ok()
+}
+
+/// The log directory, created.
+pub(crate) fn log_dir(target: &Path) -> Result<PathBuf> {
+    let dir = target.join("xtask").join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
