@@ -284,3 +284,58 @@ class Counter:
     def get(self, key: str) -> int:
         with self._lock:
             return self._counts.get(key, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entity helpers
+# ---------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def running_worker_with_entities(address: str,
+                                 orchestrators: Sequence[Registration] = (),
+                                 activities: Sequence[Registration] = (),
+                                 entities: Sequence[Registration] = (),
+                                 scheduled_tasks: bool = False,
+                                 **worker_kwargs: Any) -> Iterator[dt_worker.TaskHubGrpcWorker]:
+    """Like `running_worker`, plus durable entities (a function, a DurableEntity subclass, or a
+    `(name, entity)` pair; the SDK lower-cases names) and, with `scheduled_tasks=True`, the
+    SDK's scheduled-tasks feature (`configure_scheduled_tasks()`)."""
+    worker_kwargs.setdefault("logger", _sdk_log.getChild("worker"))
+    w = dt_worker.TaskHubGrpcWorker(host_address=address, **worker_kwargs)
+    for reg in orchestrators:
+        if isinstance(reg, tuple):
+            w._registry.add_named_orchestrator(*reg)
+        else:
+            w.add_orchestrator(reg)
+    for reg in activities:
+        if isinstance(reg, tuple):
+            w._registry.add_named_activity(*reg)
+        else:
+            w.add_activity(reg)
+    for reg in entities:
+        if isinstance(reg, tuple):
+            w.add_entity(reg[1], name=reg[0])
+        else:
+            w.add_entity(reg)
+    if scheduled_tasks:
+        w.configure_scheduled_tasks()
+    w.start()
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
+def assert_stays(value: Callable[[], Any], expected: Any, duration: float, interval: float = 0.05,
+                 message: str = "value") -> None:
+    """Polls `value()` for `duration` seconds and fails as soon as it differs from `expected`
+    (a bounded wait that must time out, e.g. "a delayed signal has not run yet")."""
+    deadline = time.monotonic() + duration
+    while True:
+        current = value()
+        if current != expected:
+            pytest.fail(f"{message} changed to {current!r} (expected it to stay {expected!r} "
+                        f"for {duration}s)")
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(interval)
