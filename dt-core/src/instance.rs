@@ -33,7 +33,7 @@ pub struct Instance {
     /// Custom status as last reported by the worker.
     pub custom_status: Option<String>,
     /// Failure details once failed.
-    pub failure: Option<TaskFailureDetails>,
+    pub failure: Option<Box<TaskFailureDetails>>,
     /// The current execution.
     pub execution_id: ExecutionId,
     /// Creation time.
@@ -45,13 +45,13 @@ pub struct Instance {
     /// First dispatch not before this time.
     pub scheduled_start: Option<DateTime<Utc>>,
     /// The parent execution, for sub-orchestrations.
-    pub parent: Option<ParentLink>,
+    pub parent: Option<Box<ParentLink>>,
     /// Tags given at creation.
     pub tags: HashMap<String, String>,
     /// The creator's trace context.
-    pub parent_trace_context: Option<TraceContext>,
+    pub parent_trace_context: Option<Box<TraceContext>>,
     /// The worker's trace context, echoed back in every work item.
-    pub trace_context: Option<OrchestrationTraceContext>,
+    pub trace_context: Option<Box<OrchestrationTraceContext>>,
     /// Committed history of the current execution.
     pub history: Vec<HistoryEvent>,
     /// Events waiting for the next work item, in arrival order.
@@ -64,6 +64,9 @@ pub struct Instance {
     /// Dispatch even with an empty inbox: after a rewind the worker must replay the rewritten
     /// history once, though nothing new has happened.
     pub replay_requested: bool,
+    /// The history of a finished instance, packed (length-delimited wire encoding) to take a
+    /// fraction of the memory; `history` is then empty. See [`Instance::archive`].
+    pub archived_history: Option<Vec<u8>>,
 }
 
 /// An orchestration work item body, ready to send.
@@ -87,15 +90,16 @@ impl Instance {
             last_updated_at: now,
             completed_at: None,
             scheduled_start: spec.scheduled_start,
-            parent: spec.parent,
+            parent: spec.parent.map(Box::new),
             tags: spec.tags,
-            parent_trace_context: spec.parent_trace_context,
+            parent_trace_context: spec.parent_trace_context.map(Box::new),
             trace_context: None,
             history: Vec::new(),
             inbox: VecDeque::from([started]),
             in_flight: None,
             suspend_requested: false,
             replay_requested: false,
+            archived_history: None,
         }
     }
 
@@ -170,7 +174,7 @@ impl Instance {
             execution_id: Some(self.execution_id.as_str().to_owned()),
             past_events: self.history.clone(),
             new_events: new_events.clone(),
-            orchestration_trace_context: self.trace_context.clone(),
+            orchestration_trace_context: self.trace_context.as_deref().cloned(),
             ..Default::default()
         };
         self.in_flight = Some(new_events);
@@ -215,7 +219,7 @@ impl Instance {
                 None
             },
             custom_status: self.custom_status.clone(),
-            failure_details: self.failure.clone(),
+            failure_details: self.failure.as_deref().cloned(),
             execution_id: Some(self.execution_id.as_str().to_owned()),
             completed_timestamp: self.completed_at.map(to_timestamp),
             parent_instance_id: self.parent.as_ref().map(|p| p.instance.as_str().to_owned()),
@@ -223,9 +227,48 @@ impl Instance {
         }
     }
 
+    /// Packs the history of a finished instance into its wire encoding and drops the decoded
+    /// events: finished instances are kept for queries, and decoded events cost several times
+    /// their encoded size. No-op unless terminal. Anything that reads or changes the history
+    /// of a finished instance goes through [`Instance::full_history`] or
+    /// [`Instance::restore_history`].
+    pub fn archive(&mut self) {
+        if !self.is_terminal() || self.archived_history.is_some() {
+            return;
+        }
+        let size: usize = self
+            .history
+            .iter()
+            .map(|e| prost::Message::encoded_len(e) + 10)
+            .sum();
+        let mut packed = Vec::with_capacity(size);
+        for event in &self.history {
+            // Writing into a Vec cannot run out of space.
+            let _ = prost::Message::encode_length_delimited(event, &mut packed);
+        }
+        packed.shrink_to_fit();
+        self.archived_history = Some(packed);
+        self.history = Vec::new();
+    }
+
+    /// Unpacks an archived history (before a rewind changes it).
+    pub fn restore_history(&mut self) {
+        if let Some(packed) = self.archived_history.take() {
+            self.history = unpack(&packed);
+        }
+    }
+
+    /// The committed history, whether live or archived.
+    pub fn full_history(&self) -> std::borrow::Cow<'_, [HistoryEvent]> {
+        match &self.archived_history {
+            Some(packed) => std::borrow::Cow::Owned(unpack(packed)),
+            None => std::borrow::Cow::Borrowed(&self.history),
+        }
+    }
+
     /// The ids of the children this execution created, in creation order.
     pub fn children(&self) -> Vec<InstanceId> {
-        self.history
+        self.full_history()
             .iter()
             .filter_map(|e| match &e.event_type {
                 Some(EventType::SubOrchestrationInstanceCreated(c)) => {
@@ -245,8 +288,21 @@ impl Instance {
             input: self.input.clone(),
             tags: self.tags.clone(),
             parent: None,
-            parent_trace_context: self.parent_trace_context.clone(),
+            parent_trace_context: self.parent_trace_context.as_deref().cloned(),
             scheduled_start: None,
         }
     }
+}
+
+/// Decodes a packed history; the bytes were written by [`Instance::archive`], so decoding
+/// stops only at their end.
+fn unpack(mut packed: &[u8]) -> Vec<HistoryEvent> {
+    let mut events = Vec::new();
+    while !packed.is_empty() {
+        match <HistoryEvent as prost::Message>::decode_length_delimited(&mut packed) {
+            Ok(event) => events.push(event),
+            Err(_) => break,
+        }
+    }
+    events
 }

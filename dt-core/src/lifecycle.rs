@@ -144,7 +144,7 @@ impl Instance {
     ) -> Vec<Effect> {
         self.status = status;
         self.output = output;
-        self.failure = failure;
+        self.failure = failure.map(Box::new);
         self.completed_at = Some(now);
         self.last_updated_at = now;
         self.inbox.clear();
@@ -174,11 +174,15 @@ impl Instance {
                 events::sub_orchestration_completed(task_id, self.output.clone(), now)
             }
             RuntimeStatus::Failed => {
-                let details = self.failure.clone().unwrap_or_else(|| TaskFailureDetails {
-                    error_type: "OrchestrationFailed".to_owned(),
-                    error_message: format!("sub-orchestration '{}' failed", self.id),
-                    ..Default::default()
-                });
+                let details =
+                    self.failure
+                        .as_deref()
+                        .cloned()
+                        .unwrap_or_else(|| TaskFailureDetails {
+                            error_type: "OrchestrationFailed".to_owned(),
+                            error_message: format!("sub-orchestration '{}' failed", self.id),
+                            ..Default::default()
+                        });
                 events::sub_orchestration_failed(task_id, details, now)
             }
             RuntimeStatus::Terminated | RuntimeStatus::Canceled => {
@@ -192,7 +196,7 @@ impl Instance {
             }
         };
         Some(Effect::NotifyParent {
-            parent: parent.clone(),
+            parent: (**parent).clone(),
             event,
         })
     }
@@ -212,6 +216,7 @@ impl Instance {
                 self.id, self.status
             )));
         }
+        self.restore_history();
         self.status = RuntimeStatus::Running;
         self.output = None;
         self.failure = None;

@@ -110,7 +110,7 @@ impl Instance {
         self.history.extend(new_events);
         self.custom_status = response.custom_status;
         if response.trace_context.is_some() {
-            self.trace_context = response.trace_context;
+            self.trace_context = response.trace_context.map(Box::new);
         }
         self.last_updated_at = now;
 
@@ -472,8 +472,8 @@ impl Instance {
             version: self.version.clone(),
             input: self.input.clone(),
             tags: self.tags.clone(),
-            parent: self.parent.clone(),
-            parent_trace_context: self.parent_trace_context.clone(),
+            parent: self.parent.as_deref().cloned(),
+            parent_trace_context: self.parent_trace_context.as_deref().cloned(),
             scheduled_start: None,
         };
         let keep = |e: &HistoryEvent| {

@@ -530,7 +530,7 @@ fn completion_sets_status_output_failure_and_clears_pending_work() -> TestResult
 
         assert_eq!(inst.status, status, "row {row:?}");
         assert_eq!(inst.output.as_deref(), output, "row {row:?}");
-        assert_eq!(inst.failure, failure, "row {row:?}");
+        assert_eq!(inst.failure.as_deref(), failure.as_ref(), "row {row:?}");
         assert_eq!(inst.completed_at, Some(t(5)), "row {row:?}");
         assert_eq!(inst.last_updated_at, t(5), "row {row:?}");
         assert!(
@@ -812,7 +812,7 @@ fn continue_as_new_without_version_keeps_the_old_one_and_the_parent() -> TestRes
     };
     assert_eq!(es.version.as_deref(), Some("1.0"));
     assert_eq!(es.parent_instance, Some(parent_link(7).to_wire()));
-    assert_eq!(child.parent, Some(parent_link(7)));
+    assert_eq!(child.parent.as_deref(), Some(&parent_link(7)));
     // The new execution completing still notifies the same parent execution.
     let (_, effects) = run_turn(&mut child, 2, vec![complete(1, Some("x"))])?;
     assert_eq!(
@@ -1060,8 +1060,8 @@ fn custom_status_and_trace_context_follow_the_worker() -> TestResult {
     inst.complete_turn(turn(vec![])?, &ctx(3))?;
     assert_eq!(inst.custom_status, None, "absent custom status clears it");
     assert_eq!(
-        inst.trace_context,
-        Some(trace),
+        inst.trace_context.as_deref(),
+        Some(&trace),
         "absent trace context keeps the last one"
     );
     Ok(())

@@ -9,6 +9,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// mimalloc rather than the system allocator: the server allocates and frees many small
+/// messages, and mimalloc both does that faster and hands freed memory back to the OS, so
+/// memory follows the live instances rather than the busiest moment.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Durable Task sidecar (gRPC) server that keeps everything in memory.
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -29,6 +35,9 @@ struct Args {
     /// sends) or `v1` (entityRequest). The Python and JavaScript workers accept both.
     #[arg(long, default_value = "v2", value_parser = ["v1", "v2"])]
     entity_work_items: String,
+    /// Runtime threads serving requests; 1 (the default) is the cheapest per request.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 /// Binds every address of `host` on `port`; with port 0 the first bind picks the port and the
@@ -84,8 +93,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -93,6 +101,22 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // One thread by default: the store is one mutex, and one thread serves thousands of
+    // orchestrations a second at the lowest CPU per orchestration (no cross-thread wake-ups).
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let listeners = bind(&args.host, args.port).await?;
     let port = listeners
         .first()

@@ -71,7 +71,11 @@ impl State {
         if let Some(worker) = self.workers.get_mut(&worker_id) {
             worker.tokens.insert(token);
         }
-        self.schedule(expires_at, Due::LeaseExpiry(token));
+        // Keyed by the token itself, so the entry can be removed when the lease ends and the
+        // timeline holds only live leases.
+        self.timeline
+            .insert((expires_at, token), Due::LeaseExpiry(token));
+        self.schedule_added = true;
         Some(WorkItem {
             request: Some(request),
             completion_token: token.to_string(),
@@ -190,6 +194,7 @@ impl State {
         if let Some(worker) = self.workers.get_mut(&lease.worker) {
             worker.tokens.remove(&token);
         }
+        self.timeline.remove(&(lease.expires_at, token));
         Some(lease)
     }
 
@@ -238,10 +243,10 @@ impl State {
                     return;
                 }
                 match delay {
-                    Some(d) => self.schedule(now + d, Due::Activity(task)),
+                    Some(d) => self.schedule(now + d, Due::Activity(Box::new(task))),
                     None => {
                         self.activities.push_front(task);
-                        self.work_added = true;
+                        self.work_added += 1;
                     }
                 }
             }

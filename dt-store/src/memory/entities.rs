@@ -25,7 +25,7 @@ impl State {
             .is_some_and(|e| e.is_dispatchable(holder));
         if dispatchable && self.ready_entities_set.insert(id.to_owned()) {
             self.ready_entities.push_back(id.to_owned());
-            self.work_added = true;
+            self.work_added += 1;
         }
     }
 

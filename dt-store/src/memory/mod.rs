@@ -14,7 +14,7 @@ use crate::api::*;
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use async_trait::async_trait;
-use dt_core::NewInstance;
+use dt_core::{NewInstance, WorkFilters};
 use dt_proto::*;
 use state::State;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,17 +59,28 @@ impl MemoryStore {
     /// Runs `f` on the state and then wakes whoever its changes concern.
     fn with_state<T>(&self, f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T) -> T {
         let now = self.clock.now();
-        let (result, work, schedule) = {
+        let (result, work, wake_all, schedule) = {
             let mut state = self.lock();
             let result = f(&mut state, now);
-            let flags = (
-                std::mem::take(&mut state.work_added),
-                std::mem::take(&mut state.schedule_added),
-            );
-            (result, flags.0, flags.1)
+            let work = std::mem::take(&mut state.work_added);
+            // A worker woken for an item it will not take (its filters refuse it, or it gave
+            // the item back and another worker should have it) would leave it waiting, so then
+            // everyone looks; otherwise one wake-up per new item.
+            let wake_all = work > 0
+                && (!state.abandoned_by.is_empty()
+                    || state
+                        .workers
+                        .values()
+                        .any(|w| w.filters != WorkFilters::all()));
+            let schedule = std::mem::take(&mut state.schedule_added);
+            (result, work, wake_all, schedule)
         };
-        if work {
+        if wake_all {
             self.work_available.notify_waiters();
+        } else {
+            for _ in 0..work {
+                self.work_available.notify_one();
+            }
         }
         if schedule {
             self.schedule_changed.notify_one();
@@ -310,7 +321,7 @@ impl Store for MemoryStore {
     async fn reset(&self) -> StoreResult<()> {
         self.with_state(|s, _| {
             s.clear();
-            s.work_added = true;
+            s.work_added += 1;
         });
         Ok(())
     }

@@ -157,7 +157,7 @@ impl State {
                 clip(e)
             )));
         }
-        Ok(instance.history.clone())
+        Ok(instance.full_history().into_owned())
     }
 
     /// Purges terminal instances (and, if asked, their children, depth first); returns the count.

@@ -15,8 +15,9 @@ use tokio::sync::Notify;
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) config: StoreConfig,
-    /// Instances by id, each with the sequence number of its creation.
-    pub(crate) instances: HashMap<String, Entry>,
+    /// Instances by id, each with the sequence number of its creation (boxed: the table then
+    /// holds pointers, and its spare capacity costs little).
+    pub(crate) instances: HashMap<String, Box<Entry>>,
     /// Instance ids in creation order, for paging.
     pub(crate) by_creation: BTreeMap<u64, String>,
     /// Instances that may be dispatchable; checked again when popped.
@@ -45,7 +46,7 @@ pub(crate) struct State {
     /// connected worker would take it.
     pub(crate) abandoned_by: HashMap<String, WorkerId>,
     /// Set when something was added to the timeline, so the scheduler recomputes its deadline.
-    pub(crate) work_added: bool,
+    pub(crate) work_added: u32,
     pub(crate) schedule_added: bool,
 }
 
@@ -98,7 +99,8 @@ pub(crate) enum Due {
     Timer(TimerTask),
     /// An instance whose scheduled start or abandon backoff has passed.
     Instance(String),
-    Activity(ActivityTask),
+    /// An abandoned activity whose backoff has passed.
+    Activity(Box<ActivityTask>),
     LeaseExpiry(u64),
     /// An entity whose abandon backoff has passed.
     Entity(String),
@@ -145,6 +147,10 @@ impl State {
         if instance.is_terminal() {
             // A finished orchestration holds no locks, whatever it forgot to release.
             self.release_locks_of(&dt_core::InstanceId::new(id), now);
+            self.abandoned_by.remove(id);
+            if let Some(finished) = self.instance_mut(id) {
+                finished.archive();
+            }
             return;
         }
         let Some(instance) = self.instance(id) else {
@@ -158,7 +164,7 @@ impl State {
         }
         if instance.is_dispatchable(now) && self.ready_set.insert(id.to_owned()) {
             self.ready.push_back(id.to_owned());
-            self.work_added = true;
+            self.work_added += 1;
         }
     }
 
@@ -174,7 +180,8 @@ impl State {
         let seq = self.next_seq();
         self.by_creation.insert(seq, id.clone());
         let instance = Instance::new(spec, execution, now);
-        self.instances.insert(id.clone(), Entry { seq, instance });
+        self.instances
+            .insert(id.clone(), Box::new(Entry { seq, instance }));
         self.touch(&id, now);
         id
     }
@@ -182,6 +189,7 @@ impl State {
     pub(crate) fn remove_instance(&mut self, id: &str) -> Option<Instance> {
         let entry = self.instances.remove(id)?;
         self.by_creation.remove(&entry.seq);
+        self.abandoned_by.remove(id);
         let now = entry.instance.last_updated_at;
         self.release_locks_of(&entry.instance.id, now);
         if let Some(notify) = self.waiters.get(id) {
@@ -201,7 +209,7 @@ impl State {
             match effect {
                 Effect::ScheduleActivity(task) => {
                     self.activities.push_back(task);
-                    self.work_added = true;
+                    self.work_added += 1;
                 }
                 Effect::CreateTimer(timer) => {
                     let at = timer.due();
@@ -306,7 +314,7 @@ impl State {
             return;
         };
         let parent_execution = spec.parent.as_ref().map(|p| p.execution.clone());
-        child.parent = spec.parent;
+        child.parent = spec.parent.map(Box::new);
         if child.status == dt_core::RuntimeStatus::Failed {
             if let Err(err) = child.rewind(reason, parent_execution.as_ref(), now) {
                 tracing::warn!(%err, child = %id, "could not rewind a failed child");

@@ -27,8 +27,8 @@ impl State {
                         .instance(task.instance.as_str())
                         .is_some_and(|i| i.execution_id == task.execution && !i.is_terminal());
                     if alive {
-                        self.activities.push_back(task);
-                        self.work_added = true;
+                        self.activities.push_back(*task);
+                        self.work_added += 1;
                     }
                 }
                 Due::LeaseExpiry(token) => self.expire_lease(token, now),
