@@ -17,6 +17,9 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
+/// HTTP/2 connection-level flow-control window.
+const CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+
 /// Largest message the server accepts: big histories and payloads come back in completions.
 const MAX_DECODING_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
 
@@ -86,6 +89,10 @@ pub async fn serve(
     };
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        // h2 closes a connection that has too many small DATA frames buffered at once; its
+        // budget is half the connection window, so a wide window lets a client keep thousands
+        // of small calls in flight on one connection.
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
         .add_service(
             TaskHubSidecarServiceServer::new(service)
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
