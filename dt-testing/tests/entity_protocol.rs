@@ -1094,3 +1094,59 @@ async fn a_second_critical_section_waits_until_the_first_unlocks() -> TestResult
     assert_eq!(meta.locked_by, None);
     Ok(())
 }
+
+/// A holder that continues as new without unlocking leaves its critical section behind: the
+/// new execution holds nothing and a waiting orchestration gets the lock.
+#[tokio::test]
+async fn continue_as_new_releases_the_locks_of_the_old_execution() -> TestResult {
+    let backend = backend().await?;
+    let mut c = connect(&backend).await?;
+    let mut ow = Worker::connect(&backend, orchestrations_only(&["Locker"])).await?;
+    let target = "@c@can";
+    start(&mut c, "holder", "Locker").await?;
+    let (_, token) = ow.next_orchestration().await?;
+    ow.complete(
+        "holder",
+        &token,
+        vec![lock_action(1, "holder", "cs-h", &[target])],
+    )
+    .await?;
+    let (granted, token) = ow.next_orchestration().await?;
+    assert_eq!(grants(&granted.new_events), ["cs-h"]);
+    ow.complete("holder", &token, vec![]).await?;
+
+    start(&mut c, "waiter", "Locker").await?;
+    let (_, token) = ow.next_orchestration().await?;
+    ow.complete(
+        "waiter",
+        &token,
+        vec![lock_action(1, "waiter", "cs-w", &[target])],
+    )
+    .await?;
+    ow.expect_nothing(QUIET).await?;
+
+    raise(&mut c, "holder", "go").await?;
+    let (_, token) = ow.next_orchestration().await?;
+    let continue_as_new = action(
+        2,
+        OrchestratorActionType::CompleteOrchestration(CompleteOrchestrationAction {
+            orchestration_status: OrchestrationStatus::ContinuedAsNew as i32,
+            result: Some("1".into()),
+            ..Default::default()
+        }),
+    );
+    ow.complete("holder", &token, vec![continue_as_new]).await?;
+
+    // The waiter is granted; the holder's new execution starts (its first work item).
+    let mut granted_to = Vec::new();
+    for _ in 0..2 {
+        let (item, _) = ow.next_orchestration().await?;
+        if !grants(&item.new_events).is_empty() {
+            granted_to.push((item.instance_id.clone(), grants(&item.new_events)));
+        }
+    }
+    assert_eq!(granted_to, [("waiter".to_owned(), vec!["cs-w".to_owned()])]);
+    let entity = listed(&mut c, target).await?.ok_or("entity not listed")?;
+    assert_eq!(entity.locked_by.as_deref(), Some("waiter"));
+    Ok(())
+}
