@@ -33,8 +33,8 @@ def test_exceeding_the_history_limit_fails_the_orchestration():
             assert done.runtime_status == Status.COMPLETED
             assert done.get_output() == 2
 
-            # Each activity adds 4 events (OS, taskScheduled, ..., taskCompleted, OC): 10 of
-            # them cannot fit in 20.
+            # Each activity costs a turn of 4 events (orchestratorStarted, the previous result,
+            # taskScheduled, orchestratorCompleted): 10 of them cannot fit in 20.
             long = c.schedule_new_orchestration(long_chain, input=10, instance_id=uid("long"))
             state = c.wait_for_orchestration_completion(long, timeout=30)
             assert state.runtime_status == Status.FAILED
