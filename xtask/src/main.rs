@@ -8,6 +8,7 @@ mod bench;
 mod cmd;
 mod descriptor;
 mod e2e;
+mod js;
 mod test;
 mod venv;
 

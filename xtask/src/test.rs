@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the CI pipeline. Runs the steps in order, stops at the first failure,
 //! and ends with how long each step took.
 
-use crate::{bench, cmd, descriptor, e2e, venv};
+use crate::{bench, cmd, descriptor, e2e, js, venv};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,6 +21,9 @@ pub(crate) struct TestArgs {
     /// Skip the tiny benchmark run (it checks that `cargo xtask bench` still works).
     #[arg(long)]
     no_bench: bool,
+    /// Skip the JavaScript SDK smoke test (tests/js, needs Node.js and npm).
+    #[arg(long)]
+    no_js: bool,
     /// Arguments for pytest, after `--` (e.g. `-- -k hello -x`).
     #[arg(last = true)]
     pytest_args: Vec<String>,
@@ -79,6 +82,12 @@ fn steps(root: &Path, args: &TestArgs, t: &mut Timings) -> Result<()> {
         t.step(
             "pytest tests/python (DT_SERVER_BIN=target/debug/dt-server)",
             || e2e::run(root, &python, &args.pytest_args),
+        )?;
+    }
+    if !args.no_python && !args.no_js {
+        t.step(
+            "JavaScript SDK smoke test (tests/js against target/debug/dt-server)",
+            || js::run(root),
         )?;
     }
     if !args.no_bench {

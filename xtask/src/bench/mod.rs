@@ -7,7 +7,7 @@
 mod driver;
 mod machine;
 mod plan;
-mod server;
+pub(crate) mod server;
 mod table;
 
 use crate::{cmd, venv};

@@ -1,0 +1,48 @@
+//! The JavaScript SDK smoke test: installs the pinned `@microsoft/durabletask-js` into
+//! `tests/js` (npm, once per lock-file change) and runs `tests/js/smoke.mjs` against a fresh
+//! `target/debug/dt-server`.
+
+use crate::bench::server::{Backend, Launcher};
+use crate::cmd;
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// Runs the smoke test; fails if npm or node are missing or any scenario fails.
+pub(crate) fn run(root: &Path) -> Result<()> {
+    let dir = root.join("tests/js");
+    install(&dir)?;
+    let target = cmd::target_dir(root);
+    let launcher = Launcher {
+        server: target.join("debug").join("dt-server"),
+        reference: None,
+        log_dir: crate::bench::server::log_dir(&target)?,
+    };
+    let server = launcher.start(Backend::Ours, None, "js-smoke")?;
+    cmd::run(
+        Command::new("node")
+            .arg("smoke.mjs")
+            .arg(format!("localhost:{}", server.port))
+            .current_dir(&dir),
+    )
+    .context("the JavaScript SDK smoke test failed (server log: target/xtask/bench/js-smoke.log)")
+}
+
+/// `npm ci` when `package-lock.json` changed since the last install.
+fn install(dir: &Path) -> Result<()> {
+    let lock = std::fs::read(dir.join("package-lock.json"))
+        .context("cannot read tests/js/package-lock.json")?;
+    let stamp = dir.join("node_modules/.lock-stamp");
+    if std::fs::read(&stamp).is_ok_and(|s| s == lock) {
+        println!("tests/js: package-lock.json unchanged since the last install, skipping npm");
+        return Ok(());
+    }
+    cmd::run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir),
+    )
+    .context("npm ci in tests/js failed (is Node.js with npm installed?)")?;
+    std::fs::write(&stamp, lock).context("cannot write the npm stamp")?;
+    Ok(())
+}
