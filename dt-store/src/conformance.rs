@@ -199,6 +199,9 @@ checks![
     rewind_failed_instance,
     terminate_now_skips_the_worker,
     partial_chunks_apply_once,
+    entity_signal_runs_and_commits_state,
+    entity_one_batch_in_flight_and_failed_batch_redelivered,
+    entity_lock_excludes_other_senders,
 ];
 
 /// Runs every check in [`CHECKS`], each against a fresh store from `make` and bounded by
@@ -344,7 +347,17 @@ fn describe(item: &WorkItem) -> String {
             a.task_id,
             a.orchestration_instance.as_ref().map(|i| &i.instance_id)
         ),
-        Some(_) => "a work item that is neither orchestration nor activity".to_owned(),
+        Some(Request::EntityRequestV2(e)) => format!(
+            "entityRequestV2 work item for '{}' with operations {:?}",
+            e.instance_id,
+            op_ids(e)
+        ),
+        Some(Request::EntityRequest(e)) => format!(
+            "entityRequest (V1) work item for '{}' with {} operations",
+            e.instance_id,
+            e.operations.len()
+        ),
+        Some(_) => "a work item that is neither orchestration, activity nor entity".to_owned(),
         None => "a work item without a request".to_owned(),
     }
 }
@@ -518,6 +531,121 @@ async fn drive_until_item(store: &dyn Store, worker: WorkerId, what: &str) -> Ou
             Instant::now() < deadline,
             "{what}: nothing was dispatched within {DRIVE_DEADLINE:?} of calling run_due"
         );
+    }
+}
+
+/// An entity work item (`entityRequestV2`) and its completion token.
+struct Ent {
+    req: EntityRequest,
+    token: String,
+}
+
+/// The request ids of an entity batch's operations, in order.
+fn op_ids(req: &EntityRequest) -> Vec<String> {
+    req.operation_requests
+        .iter()
+        .map(|e| match &e.event_type {
+            Some(EventType::EntityOperationSignaled(s)) => s.request_id.clone(),
+            Some(EventType::EntityOperationCalled(c)) => c.request_id.clone(),
+            _ => format!("<not an operation: {}>", kind(e)),
+        })
+        .collect()
+}
+
+/// The critical sections granted in a list of events.
+fn grants(events: &[HistoryEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.event_type {
+            Some(EventType::EntityLockGranted(g)) => Some(g.critical_section_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn into_entity(item: WorkItem, entity: &str) -> Outcome<Ent> {
+    let description = describe(&item);
+    let Some(Request::EntityRequestV2(req)) = item.request else {
+        return Err(failure!(
+            "expected an entityRequestV2 work item for '{entity}', got {description}"
+        ));
+    };
+    ensure_eq!(
+        req.instance_id,
+        entity,
+        "instanceId of the entity work item"
+    );
+    ensure!(
+        !req.operation_requests.is_empty(),
+        "an entity work item for '{entity}' has no operationRequests"
+    );
+    Ok(Ent {
+        req,
+        token: item.completion_token,
+    })
+}
+
+async fn next_entity(store: &dyn Store, worker: WorkerId, entity: &str) -> Outcome<Ent> {
+    let what = format!("entity work item for '{entity}'");
+    into_entity(next_item(store, worker, &what).await?, entity)
+}
+
+/// A successful operation result without output.
+fn op_ok() -> OperationResult {
+    OperationResult {
+        result_type: Some(operation_result::ResultType::Success(
+            OperationResultSuccess {
+                result: None,
+                start_time_utc: None,
+                end_time_utc: None,
+            },
+        )),
+    }
+}
+
+/// Answers an entity batch: every operation succeeded and the state becomes `state`.
+async fn entity_done(store: &dyn Store, item: &Ent, state: Option<&str>) -> Outcome {
+    let result = EntityBatchResult {
+        results: item
+            .req
+            .operation_requests
+            .iter()
+            .map(|_| op_ok())
+            .collect(),
+        entity_state: state.map(str::to_owned),
+        completion_token: item.token.clone(),
+        ..Default::default()
+    };
+    call!(store.complete_entity(result).await);
+    Ok(())
+}
+
+fn signal_request(entity: &str, operation: &str, request_id: &str) -> SignalEntityRequest {
+    SignalEntityRequest {
+        instance_id: entity.to_owned(),
+        name: operation.to_owned(),
+        request_id: request_id.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// An entity's state as `get_entity` shows it: `None` if absent, else its serialized state.
+async fn entity_state(store: &dyn Store, entity: &str) -> Outcome<Option<Option<String>>> {
+    let meta = call!(store.get_entity(entity, true).await);
+    Ok(meta.map(|m| m.serialized_state))
+}
+
+fn entity_message(
+    id: i32,
+    message: send_entity_message_action::EntityMessageType,
+) -> OrchestratorAction {
+    OrchestratorAction {
+        id,
+        orchestrator_action_type: Some(OrchestratorActionType::SendEntityMessage(
+            SendEntityMessageAction {
+                entity_message_type: Some(message),
+            },
+        )),
     }
 }
 
@@ -2737,4 +2865,235 @@ pub async fn partial_chunks_apply_once(store: &dyn Store) -> Outcome {
     let history = call!(store.instance_history(id, None).await);
     ensure_eq!(count(&history, TS), 2, "taskScheduled events in history");
     Ok(())
+}
+
+/// Signals: a signal to `@name@key` runs as an `entityRequestV2` batch whose committed state
+/// `get_entity` shows; other ids are `InvalidArgument` and never-seen entities are absent.
+pub async fn entity_signal_runs_and_commits_state(store: &dyn Store) -> Outcome {
+    let w = worker(store).await?;
+    let entity = "@counter@c1";
+    let unknown = call!(store.get_entity("@counter@never", true).await);
+    ensure!(
+        unknown.is_none(),
+        "get_entity of a never-seen entity is None, got {unknown:?}"
+    );
+    match store
+        .signal_entity(signal_request("not-an-entity", "add", "r-bad"))
+        .await
+    {
+        Err(StoreError::InvalidArgument(_)) => {}
+        other => {
+            return Err(failure!(
+                "a signal to 'not-an-entity': expected InvalidArgument, got {other:?}"
+            ));
+        }
+    }
+    expect_no_item(store, w, "after a signal to an invalid id").await?;
+
+    call!(
+        store
+            .signal_entity(SignalEntityRequest {
+                input: Some("5".to_owned()),
+                ..signal_request(entity, "add", "")
+            })
+            .await
+    );
+    let batch = next_entity(store, w, entity).await?;
+    ensure_eq!(batch.req.entity_state, None, "state of a new entity");
+    let [operation] = batch.req.operation_requests.as_slice() else {
+        return Err(failure!(
+            "one signal makes a batch of one operation, got {:?}",
+            op_ids(&batch.req)
+        ));
+    };
+    let Some(EventType::EntityOperationSignaled(signaled)) = &operation.event_type else {
+        return Err(failure!(
+            "the operation of a signal is an entityOperationSignaled event, got {}",
+            kind(operation)
+        ));
+    };
+    ensure_eq!(signaled.operation, "add", "operation of the signal");
+    ensure_eq!(signaled.input.as_deref(), Some("5"), "input of the signal");
+    ensure!(
+        !signaled.request_id.is_empty(),
+        "a signal without a requestId gets a generated one, got an empty requestId"
+    );
+    ensure!(
+        signaled
+            .target_instance_id
+            .as_deref()
+            .is_none_or(|t| t == entity),
+        "targetInstanceId of the signal is the entity, got {:?}",
+        signaled.target_instance_id
+    );
+
+    entity_done(store, &batch, Some("5")).await?;
+    let meta = call!(store.get_entity(entity, true).await);
+    let Some(meta) = meta else {
+        return Err(failure!(
+            "get_entity('{entity}') is None after a batch committed state"
+        ));
+    };
+    ensure_eq!(meta.instance_id, entity, "instanceId of the entity");
+    ensure_eq!(
+        meta.serialized_state.as_deref(),
+        Some("5"),
+        "state after the batch"
+    );
+    ensure_eq!(
+        meta.backlog_queue_size,
+        0,
+        "backlogQueueSize after the batch"
+    );
+    ensure!(
+        meta.last_modified_time.is_some(),
+        "an entity always has a lastModifiedTime"
+    );
+    ensure_eq!(meta.locked_by, None, "lockedBy of an unlocked entity");
+    let bare = call!(store.get_entity(entity, false).await);
+    ensure!(
+        bare.as_ref()
+            .is_some_and(|b| b.serialized_state.is_none() && b.instance_id == entity),
+        "get_entity without state shows the entity without its state, got {bare:?}"
+    );
+    expect_no_item(store, w, "after the batch committed").await
+}
+
+/// One batch in flight per entity: a signal arriving meanwhile waits for the next batch; a
+/// batch answered with failureDetails commits nothing and comes back with the same operations.
+pub async fn entity_one_batch_in_flight_and_failed_batch_redelivered(store: &dyn Store) -> Outcome {
+    let w = worker(store).await?;
+    let entity = "@counter@b1";
+    call!(store.signal_entity(signal_request(entity, "a", "r1")).await);
+    let first = next_entity(store, w, entity).await?;
+    ensure_eq!(op_ids(&first.req), ["r1"], "operations of the first batch");
+    call!(store.signal_entity(signal_request(entity, "b", "r2")).await);
+    expect_no_item(store, w, "a signal while the entity's batch is in flight").await?;
+    ensure!(
+        entity_state(store, entity).await?.is_none(),
+        "an entity with no committed state reads as absent"
+    );
+    entity_done(store, &first, Some("1")).await?;
+    let second = next_entity(store, w, entity).await?;
+    ensure_eq!(
+        op_ids(&second.req),
+        ["r2"],
+        "operations of the batch after the first completed"
+    );
+    ensure_eq!(
+        second.req.entity_state.as_deref(),
+        Some("1"),
+        "state handed to the second batch"
+    );
+
+    let failed = EntityBatchResult {
+        results: vec![op_ok()],
+        entity_state: Some("\"bad\"".to_owned()),
+        failure_details: Some(TaskFailureDetails {
+            error_type: "WorkerError".to_owned(),
+            error_message: "the batch could not run".to_owned(),
+            ..Default::default()
+        }),
+        completion_token: second.token.clone(),
+        ..Default::default()
+    };
+    call!(store.complete_entity(failed).await);
+    ensure_eq!(
+        entity_state(store, entity).await?,
+        Some(Some("1".to_owned())),
+        "state after a failed batch"
+    );
+    // The failed batch's lease has ended: a late answer under its token is ignored.
+    entity_done(store, &second, Some("\"stale\"")).await?;
+    ensure_eq!(
+        entity_state(store, entity).await?,
+        Some(Some("1".to_owned())),
+        "state after an answer under the failed batch's token"
+    );
+    let again = into_entity(
+        drive_until_item(store, w, "a failed entity batch").await?,
+        entity,
+    )?;
+    ensure!(
+        again.token != second.token,
+        "the redelivered batch reuses the failed batch's token {}",
+        second.token
+    );
+    ensure_eq!(
+        again.req.operation_requests,
+        second.req.operation_requests,
+        "operations of the redelivered batch"
+    );
+    ensure_eq!(
+        again.req.entity_state.as_deref(),
+        Some("1"),
+        "state handed to the redelivered batch"
+    );
+    entity_done(store, &again, Some("2")).await?;
+    let meta = call!(store.get_entity(entity, true).await);
+    ensure!(
+        meta.as_ref().is_some_and(
+            |m| m.serialized_state.as_deref() == Some("2") && m.backlog_queue_size == 0
+        ),
+        "after the redelivered batch: state \"2\" and nothing queued, got {meta:?}"
+    );
+    expect_no_item(store, w, "after the redelivered batch committed").await
+}
+
+/// Critical sections: an orchestration's lock request is granted in its next work item; while
+/// it holds the lock a client's signal is not dispatched; after the unlock it is.
+pub async fn entity_lock_excludes_other_senders(store: &dyn Store) -> Outcome {
+    use send_entity_message_action::EntityMessageType as Msg;
+    let w = worker(store).await?;
+    let id = "locker-1";
+    let entity = "@counter@c2";
+    let first = start(store, w, id).await?;
+    let lock = Msg::EntityLockRequested(EntityLockRequestedEvent {
+        critical_section_id: "cs-1".to_owned(),
+        lock_set: vec![entity.to_owned()],
+        position: 0,
+        parent_instance_id: Some(id.to_owned()),
+    });
+    answer(store, &first, vec![entity_message(1, lock)]).await?;
+    let granted = next_orchestration(store, w, id).await?;
+    ensure_eq!(
+        grants(&granted.req.new_events),
+        ["cs-1"],
+        "critical sections granted in the work item after the lock request"
+    );
+
+    call!(
+        store
+            .signal_entity(signal_request(entity, "client-op", "client-1"))
+            .await
+    );
+    expect_no_item(
+        store,
+        w,
+        "a client's signal to an entity locked by an orchestration",
+    )
+    .await?;
+
+    let unlock = Msg::EntityUnlockSent(EntityUnlockSentEvent {
+        critical_section_id: "cs-1".to_owned(),
+        parent_instance_id: Some(id.to_owned()),
+        target_instance_id: Some(entity.to_owned()),
+    });
+    answer(store, &granted, vec![entity_message(2, unlock)]).await?;
+    let batch = next_entity(store, w, entity).await?;
+    ensure_eq!(
+        op_ids(&batch.req),
+        ["client-1"],
+        "operations dispatched once the lock was released"
+    );
+    entity_done(store, &batch, Some("1")).await?;
+    let meta = call!(store.get_entity(entity, true).await);
+    ensure!(
+        meta.as_ref().is_some_and(|m| m.locked_by.is_none()
+            && m.serialized_state.as_deref() == Some("1")
+            && m.backlog_queue_size == 0),
+        "after the unlock and the client's batch: unlocked, state \"1\", nothing queued, \
+         got {meta:?}"
+    );
+    expect_no_item(store, w, "after the client's batch").await
 }

@@ -69,4 +69,7 @@ conformance_tests![
     rewind_failed_instance,
     terminate_now_skips_the_worker,
     partial_chunks_apply_once,
+    entity_signal_runs_and_commits_state,
+    entity_one_batch_in_flight_and_failed_batch_redelivered,
+    entity_lock_excludes_other_senders,
 ];
