@@ -150,45 +150,11 @@ impl State {
         ))
     }
 
-    fn take_entity(&mut self, filters: &WorkFilters) -> Option<(Request, Leased)> {
-        let format = self.config.entity_work_item_format;
-        let mut skipped = Vec::new();
-        let mut found = None;
-        while let Some(id) = self.ready_entities.pop_front() {
-            let holder = self.locks.holder(&id).map(|h| h.instance.clone());
-            let Some(entity) = self
-                .entities
-                .get_mut(&id)
-                .filter(|e| e.is_dispatchable(holder.as_ref()))
-            else {
-                self.ready_entities_set.remove(&id);
-                continue;
-            };
-            if !filters.accepts_entity(&id) {
-                skipped.push(id);
-                continue;
-            }
-            self.ready_entities_set.remove(&id);
-            found = entity.dispatch(holder.as_ref(), format).map(|batch| {
-                let request = match batch {
-                    dt_core::EntityBatch::V2(r) => Request::EntityRequestV2(r),
-                    dt_core::EntityBatch::V1(r) => Request::EntityRequest(r),
-                };
-                (request, Leased::Entity(id))
-            });
-            break;
-        }
-        for id in skipped.into_iter().rev() {
-            self.ready_entities.push_front(id);
-        }
-        found
-    }
-
-    fn lease(&self, token: &str) -> Option<&Lease> {
+    pub(super) fn lease(&self, token: &str) -> Option<&Lease> {
         self.leases.get(&token.parse().ok()?)
     }
 
-    fn take_lease(&mut self, token: &str) -> Option<Lease> {
+    pub(super) fn take_lease(&mut self, token: &str) -> Option<Lease> {
         let token: u64 = token.parse().ok()?;
         let lease = self.leases.remove(&token)?;
         if let Some(worker) = self.workers.get_mut(&lease.worker) {
@@ -452,51 +418,9 @@ impl State {
 }
 
 impl State {
-    /// Commits a worker's answer to an entity batch. A batch that failed as a whole is run
-    /// again later with nothing committed; a malformed answer is refused and the batch stays
-    /// leased (it is redelivered when the lease ends).
-    pub(crate) fn complete_entity(
-        &mut self,
-        result: EntityBatchResult,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let token = result.completion_token.clone();
-        let Some(lease) = self.lease(&token) else {
-            tracing::debug!(%token, "ignoring entity result with an unknown or ended lease");
-            return Ok(());
-        };
-        let Leased::Entity(id) = &lease.work else {
-            return Err(StoreError::InvalidArgument(format!(
-                "completion token {} does not belong to an entity work item",
-                clip(&token)
-            )));
-        };
-        let id = id.clone();
-        let Some(entity) = self.entities.get_mut(&id) else {
-            self.take_lease(&token);
-            return Ok(());
-        };
-        let outcome = entity
-            .complete(result, now, &mut || uuid::Uuid::new_v4().to_string())
-            .map_err(|err| StoreError::InvalidArgument(err.to_string()))?;
-        self.take_lease(&token);
-        match outcome {
-            dt_core::EntityOutcome::Retry => {
-                let delay = self.backoff(AbandonKey::Entity(id.clone()));
-                self.schedule(now + delay, Due::Entity(id));
-            }
-            dt_core::EntityOutcome::Committed(effects) => {
-                self.abandons.remove(&AbandonKey::Entity(id.clone()));
-                self.touch_entity(&id);
-                self.apply_effects(effects, now);
-            }
-        }
-        Ok(())
-    }
-
     /// The wait before the next try of an item given back `n` times in a row: the abandon
     /// delay, doubled each time, capped.
-    fn backoff(&mut self, key: AbandonKey) -> chrono::Duration {
+    pub(super) fn backoff(&mut self, key: AbandonKey) -> chrono::Duration {
         let count = self.abandons.entry(key).or_insert(0);
         let exponent = (*count).min(16);
         *count = count.saturating_add(1);

@@ -1,12 +1,17 @@
 //! Durable entities in the in-memory store: queuing operations, locks for critical sections,
-//! and the client requests that read and clean entity storage.
+//! leasing entity batches to workers and committing their results, and the client requests
+//! that read and clean entity storage.
 
-use super::state::State;
+use super::state::{AbandonKey, Due, Leased, State};
 use crate::api::Page;
 use crate::error::{StoreError, clip};
 use chrono::{DateTime, Utc};
-use dt_core::{Entity, InstanceId, LockRequest, NewInstance, Operation, from_timestamp};
+
+use dt_core::{
+    Entity, InstanceId, LockRequest, NewInstance, Operation, WorkFilters, from_timestamp,
+};
 use dt_proto::history_event::EventType;
+use dt_proto::work_item::Request;
 use dt_proto::*;
 
 impl State {
@@ -126,7 +131,7 @@ impl State {
                 self.entity_mut_or_create(&request.instance_id, now);
                 self.schedule(
                     at,
-                    super::state::Due::EntityOperation(request.instance_id, Box::new(operation)),
+                    Due::EntityOperation(request.instance_id, Box::new(operation)),
                 );
             }
             None => self.queue_entity_operation(&request.instance_id, operation, now),
@@ -242,5 +247,81 @@ impl State {
             return 1;
         }
         0
+    }
+
+    pub(super) fn take_entity(&mut self, filters: &WorkFilters) -> Option<(Request, Leased)> {
+        let format = self.config.entity_work_item_format;
+        let mut skipped = Vec::new();
+        let mut found = None;
+        while let Some(id) = self.ready_entities.pop_front() {
+            let holder = self.locks.holder(&id).map(|h| h.instance.clone());
+            let Some(entity) = self
+                .entities
+                .get_mut(&id)
+                .filter(|e| e.is_dispatchable(holder.as_ref()))
+            else {
+                self.ready_entities_set.remove(&id);
+                continue;
+            };
+            if !filters.accepts_entity(&id) {
+                skipped.push(id);
+                continue;
+            }
+            self.ready_entities_set.remove(&id);
+            found = entity.dispatch(holder.as_ref(), format).map(|batch| {
+                let request = match batch {
+                    dt_core::EntityBatch::V2(r) => Request::EntityRequestV2(r),
+                    dt_core::EntityBatch::V1(r) => Request::EntityRequest(r),
+                };
+                (request, Leased::Entity(id))
+            });
+            break;
+        }
+        for id in skipped.into_iter().rev() {
+            self.ready_entities.push_front(id);
+        }
+        found
+    }
+
+    /// Commits a worker's answer to an entity batch. A batch that failed as a whole is run
+    /// again later with nothing committed; a malformed answer is refused and the batch stays
+    /// leased (it is redelivered when the lease ends).
+    pub(crate) fn complete_entity(
+        &mut self,
+        result: EntityBatchResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let token = result.completion_token.clone();
+        let Some(lease) = self.lease(&token) else {
+            tracing::debug!(%token, "ignoring entity result with an unknown or ended lease");
+            return Ok(());
+        };
+        let Leased::Entity(id) = &lease.work else {
+            return Err(StoreError::InvalidArgument(format!(
+                "completion token {} does not belong to an entity work item",
+                clip(&token)
+            )));
+        };
+        let id = id.clone();
+        let Some(entity) = self.entities.get_mut(&id) else {
+            self.take_lease(&token);
+            return Ok(());
+        };
+        let outcome = entity
+            .complete(result, now, &mut || uuid::Uuid::new_v4().to_string())
+            .map_err(|err| StoreError::InvalidArgument(err.to_string()))?;
+        self.take_lease(&token);
+        match outcome {
+            dt_core::EntityOutcome::Retry => {
+                let delay = self.backoff(AbandonKey::Entity(id.clone()));
+                self.schedule(now + delay, Due::Entity(id));
+            }
+            dt_core::EntityOutcome::Committed(effects) => {
+                self.abandons.remove(&AbandonKey::Entity(id.clone()));
+                self.touch_entity(&id);
+                self.apply_effects(effects, now);
+            }
+        }
+        Ok(())
     }
 }
