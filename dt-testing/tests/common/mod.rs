@@ -22,7 +22,7 @@ pub(crate) type BoxError = Box<dyn std::error::Error>;
 pub(crate) type TestResult = Result<(), BoxError>;
 
 /// Bound for anything that should happen promptly; only reached when a test fails.
-pub(crate) const WAIT: Duration = Duration::from_millis(1500);
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
 
 /// How long a test watches a stream to conclude that nothing is coming.
 pub(crate) const QUIET: Duration = Duration::from_millis(200);
