@@ -2,22 +2,27 @@
 //! implementation keeps.
 //!
 //! # Contract
-//! - **Atomic turns.** A completion (orchestration or activity) is committed as one unit: the
-//!   instance's new history and status, every effect (activities queued, timers set, children
-//!   created, events delivered, parents notified) or none of it.
+//! - **Atomic turns.** A completion (orchestration, activity or entity batch) is committed as
+//!   one unit: the new history, status or entity state, and every effect (activities queued,
+//!   timers set, children created, events delivered, parents notified, entity operations
+//!   queued, replies routed, locks granted) or none of it.
 //! - **Leases.** [`Store::next_work_item`] hands a work item to exactly one worker and records a
 //!   lease under a fresh, unique completion token. The lease ends when the item is completed or
 //!   abandoned with that token, when the worker disconnects ([`Store::disconnect_worker`]), or
 //!   when it expires (`StoreConfig::lease_duration`). A lease that ends without a completion
 //!   puts the work back to be dispatched again; a completion carrying a token whose lease has
 //!   ended (a duplicate, or a late answer from a lost worker) is ignored and reported as success.
-//! - **One orchestration work item in flight per instance**; events arriving meanwhile wait for
-//!   the next one.
+//! - **One orchestration work item in flight per instance, one batch per entity**; what arrives
+//!   meanwhile waits for the next one. Entity operations run in arrival order, and while a
+//!   critical section holds an entity only its orchestration's operations run.
+//! - **Locks.** A lock set is granted whole or not at all; no entity has two holders; locks are
+//!   released by unlock or when the holder ends, continues as new, is purged or replaced.
 //! - **Execution scoping.** Results of activities, timers and children are delivered only to the
 //!   execution that scheduled them; nothing is delivered to a terminal instance.
 //! - **Waiting.** [`Store::next_work_item`] and [`Store::wait_for_instance`] wait on
 //!   notifications, never by polling, and are cancel-safe: dropping the future loses nothing.
-//! - **Time.** Timers, delayed starts, lease expiry and backoffs are carried out by
+//! - **Time.** Timers, delayed starts, delayed signals, lease expiry and backoffs are carried
+//!   out by
 //!   [`Store::run_due`], which the server's scheduler calls when the deadline it returned passes
 //!   or when [`Store::schedule_changed`] fires.
 
