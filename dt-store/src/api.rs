@@ -22,9 +22,8 @@
 //! - **Waiting.** [`Store::next_work_item`] and [`Store::wait_for_instance`] wait on
 //!   notifications, never by polling, and are cancel-safe: dropping the future loses nothing.
 //! - **Time.** Timers, delayed starts, delayed signals, lease expiry and backoffs are carried
-//!   out by
-//!   [`Store::run_due`], which the server's scheduler calls when the deadline it returned passes
-//!   or when [`Store::schedule_changed`] fires.
+//!   out by [`Store::run_due`], which the server's scheduler calls when the deadline it
+//!   returned passes or when [`Store::schedule_changed`] fires.
 
 use crate::error::StoreError;
 use async_trait::async_trait;
