@@ -79,6 +79,36 @@ pub struct WorkerOptions {
     /// It advertised HISTORY_STREAMING: big histories may be left out of its work items, to be
     /// fetched with StreamInstanceHistory.
     pub history_streaming: bool,
+    /// How many items of each kind it may hold at once; surplus stays queued for other workers.
+    pub limits: WorkLimits,
+}
+
+/// Per-kind caps on the work items one worker holds at once; `None` is no cap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkLimits {
+    /// Orchestration work items.
+    pub orchestrations: Option<usize>,
+    /// Activity work items.
+    pub activities: Option<usize>,
+    /// Entity batches.
+    pub entities: Option<usize>,
+}
+
+impl WorkLimits {
+    /// Limits from the wire, where 0 (or less) means "not specified".
+    pub fn from_wire(orchestrations: i32, activities: i32, entities: i32) -> Self {
+        let cap = |n: i32| usize::try_from(n).ok().filter(|n| *n > 0);
+        Self {
+            orchestrations: cap(orchestrations),
+            activities: cap(activities),
+            entities: cap(entities),
+        }
+    }
+
+    /// Whether any kind is capped.
+    pub fn any(&self) -> bool {
+        self.orchestrations.is_some() || self.activities.is_some() || self.entities.is_some()
+    }
 }
 
 impl From<WorkFilters> for WorkerOptions {
@@ -86,6 +116,7 @@ impl From<WorkFilters> for WorkerOptions {
         Self {
             filters,
             history_streaming: false,
+            limits: WorkLimits::default(),
         }
     }
 }

@@ -595,3 +595,47 @@ async fn an_activity_result_from_before_continue_as_new_is_dropped() -> TestResu
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_worker_never_holds_more_than_its_limit_and_the_rest_goes_elsewhere() -> TestResult {
+    let backend = backend().await?;
+    let mut c = connect(&backend).await?;
+    let mut limited_client = connect(&backend).await?;
+    let stream = limited_client
+        .get_work_items(GetWorkItemsRequest {
+            max_concurrent_orchestration_work_items: 1,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut limited = Worker {
+        client: limited_client,
+        stream,
+    };
+    for id in ["cap-1", "cap-2", "cap-3"] {
+        start(&mut c, id, "o").await?;
+    }
+    let (first, token) = limited.next_orchestration().await?;
+    limited.expect_nothing(QUIET).await?;
+
+    // Another worker takes the two the limited one may not hold, finishes them and leaves.
+    let mut other = Worker::connect(&backend, None).await?;
+    let mut taken = vec![first.instance_id.clone()];
+    for _ in 0..2 {
+        let (item, other_token) = other.next_orchestration().await?;
+        other
+            .complete(&item.instance_id, &other_token, vec![complete(1, "1")])
+            .await?;
+        taken.push(item.instance_id);
+    }
+    taken.sort();
+    assert_eq!(taken, ["cap-1", "cap-2", "cap-3"]);
+    drop(other);
+
+    // Once it answers, the limited worker may take the next item again.
+    limited.complete(&first.instance_id, &token, vec![]).await?;
+    raise(&mut c, &first.instance_id, "more").await?;
+    let (again, _) = limited.next_orchestration().await?;
+    assert_eq!(again.instance_id, first.instance_id);
+    Ok(())
+}

@@ -6,7 +6,7 @@ use crate::status::to_status;
 use dt_core::WorkFilters;
 use dt_proto::work_item::Request as Item;
 use dt_proto::*;
-use dt_store::WorkerOptions;
+use dt_store::{WorkLimits, WorkerOptions};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Response, Status};
@@ -22,6 +22,11 @@ pub(super) async fn stream_work_items(
     let options = WorkerOptions {
         filters: WorkFilters::from(request.work_item_filters),
         history_streaming,
+        limits: WorkLimits::from_wire(
+            request.max_concurrent_orchestration_work_items,
+            request.max_concurrent_activity_work_items,
+            request.max_concurrent_entity_work_items,
+        ),
     };
     let worker = store.connect_worker(options).await.map_err(to_status)?;
     tracing::info!(worker = worker.0, "worker connected");

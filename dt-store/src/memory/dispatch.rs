@@ -17,6 +17,8 @@ impl State {
             Worker {
                 filters: options.filters,
                 history_streaming: options.history_streaming,
+                limits: options.limits,
+                holding: [0; 3],
                 tokens: HashSet::new(),
                 turn: 0,
             },
@@ -46,9 +48,19 @@ impl State {
         let first = worker.turn;
         let streams_history = worker.history_streaming;
         let filters = worker.filters.clone();
+        let limits = [
+            worker.limits.orchestrations,
+            worker.limits.activities,
+            worker.limits.entities,
+        ];
+        let holding = worker.holding;
         let mut found = None;
-        for kind in 0..3 {
-            found = match (first + kind) % 3 {
+        for offset in 0..3 {
+            let kind = (first + offset) % 3;
+            if limits[usize::from(kind)].is_some_and(|cap| holding[usize::from(kind)] >= cap) {
+                continue;
+            }
+            found = match kind {
                 0 => self.take_orchestration(worker_id, &filters, streams_history, now),
                 1 => self.take_activity(&filters),
                 _ => self.take_entity(&filters),
@@ -60,6 +72,11 @@ impl State {
         let (request, work) = found?;
         let token = self.next_seq();
         let expires_at = now + self.config.lease_duration;
+        let kind = work.kind();
+        if let Some(worker) = self.workers.get_mut(&worker_id) {
+            worker.tokens.insert(token);
+            worker.holding[kind] += 1;
+        }
         self.leases.insert(
             token,
             Lease {
@@ -68,9 +85,6 @@ impl State {
                 work,
             },
         );
-        if let Some(worker) = self.workers.get_mut(&worker_id) {
-            worker.tokens.insert(token);
-        }
         // Keyed by the token itself, so the entry can be removed when the lease ends and the
         // timeline holds only live leases.
         self.timeline
@@ -159,8 +173,11 @@ impl State {
         let lease = self.leases.remove(&token)?;
         if let Some(worker) = self.workers.get_mut(&lease.worker) {
             worker.tokens.remove(&token);
+            let held = &mut worker.holding[lease.work.kind()];
+            *held = held.saturating_sub(1);
         }
         self.timeline.remove(&(lease.expires_at, token));
+        self.lease_ended = true;
         Some(lease)
     }
 

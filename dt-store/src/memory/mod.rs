@@ -63,15 +63,25 @@ impl MemoryStore {
             let mut state = self.lock();
             let result = f(&mut state, now);
             let work = std::mem::take(&mut state.work_added);
+            let lease_ended = std::mem::take(&mut state.lease_ended);
+            let limited = state.workers.values().any(|w| w.limits.any());
             // A worker woken for an item it will not take (its filters refuse it, or it gave
             // the item back and another worker should have it) would leave it waiting, so then
             // everyone looks; otherwise one wake-up per new item.
-            let wake_all = work > 0
-                && (!state.abandoned_by.is_empty()
+            // A worker at its limit skips work too, and one whose lease just ended may take
+            // what it skipped.
+            let wake_all = (work > 0
+                && (limited
+                    || !state.abandoned_by.is_empty()
                     || state
                         .workers
                         .values()
-                        .any(|w| w.filters != WorkFilters::all()));
+                        .any(|w| w.filters != WorkFilters::all())))
+                || (lease_ended
+                    && limited
+                    && !(state.ready.is_empty()
+                        && state.activities.is_empty()
+                        && state.ready_entities.is_empty()));
             let schedule = std::mem::take(&mut state.schedule_added);
             (result, work, wake_all, schedule)
         };

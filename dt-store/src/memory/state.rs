@@ -48,6 +48,8 @@ pub(crate) struct State {
     /// Set when something was added to the timeline, so the scheduler recomputes its deadline.
     pub(crate) work_added: u32,
     pub(crate) schedule_added: bool,
+    /// Set when a lease ended: a worker at its limit may take more now.
+    pub(crate) lease_ended: bool,
 }
 
 pub(crate) struct Entry {
@@ -58,6 +60,9 @@ pub(crate) struct Entry {
 pub(crate) struct Worker {
     pub(crate) filters: WorkFilters,
     pub(crate) history_streaming: bool,
+    pub(crate) limits: crate::api::WorkLimits,
+    /// Items held now, by kind: orchestrations, activities, entity batches.
+    pub(crate) holding: [usize; 3],
     pub(crate) tokens: HashSet<u64>,
     /// Rotates which queue a worker looks at first, so no kind of work starves the others.
     pub(crate) turn: u8,
@@ -84,6 +89,18 @@ pub(crate) enum Leased {
     },
     Activity(ActivityTask),
     Entity(String),
+}
+
+impl Leased {
+    /// 0 for orchestrations, 1 for activities, 2 for entity batches (index into
+    /// `Worker::holding`).
+    pub(crate) fn kind(&self) -> usize {
+        match self {
+            Self::Orchestration { .. } => 0,
+            Self::Activity(_) => 1,
+            Self::Entity(_) => 2,
+        }
+    }
 }
 
 /// What a run of abandons is counted against.
