@@ -16,6 +16,8 @@
 //!   (redelivery is awaited for at most [`DRIVE_DEADLINE`]).
 //!
 //! # Running the suite against a new store
+//! In the store's tests, one line writes a test per check:
+//! `dt_store::conformance_tests!(my_store());`. Or run them all in one go:
 //! ```no_run
 //! use dt_store::{MemoryStore, Store, StoreConfig, conformance};
 //! use std::{sync::Arc, time::Duration};
@@ -160,8 +162,51 @@ macro_rules! call {
     };
 }
 
-macro_rules! checks {
-    ($($name:ident),+ $(,)?) => {
+/// The one list of checks: calls `$then!` with it (after `$prefix`), so the [`CHECKS`] table
+/// and [`conformance_tests!`](crate::conformance_tests) are built from the same names.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_conformance_checks {
+    ($then:ident; $($prefix:tt)*) => {
+        $crate::$then!(
+            $($prefix)*
+            create_and_get,
+            replace_drops_in_flight_work,
+            activity_round_trip,
+            one_orchestration_in_flight,
+            disconnect_redelivers,
+            duplicate_completions_apply_once,
+            abandon_redelivers,
+            lease_expiry_redelivers,
+            timers_fire_when_due,
+            timer_of_previous_execution_dropped,
+            activity_of_previous_execution_dropped,
+            malformed_answer_fails_orchestration,
+            terminate_instances,
+            raise_event_unknown_and_terminal,
+            suspend_and_resume,
+            restart_instances,
+            purge_instances,
+            query_paging,
+            list_terminal_instance_ids,
+            work_filters,
+            wait_for_instance_is_cancel_safe,
+            reset_clears_everything,
+            tokens_unique_across_reset,
+            rewind_failed_instance,
+            terminate_now_skips_the_worker,
+            partial_chunks_apply_once,
+            entity_signal_runs_and_commits_state,
+            entity_one_batch_in_flight_and_failed_batch_redelivered,
+            entity_lock_excludes_other_senders,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_check_table {
+    ($($name:ident,)+) => {
         /// Every check of the suite, in the order [`run_all`] runs them.
         pub const CHECKS: &[Check] = &[
             $(Check {
@@ -172,37 +217,43 @@ macro_rules! checks {
     };
 }
 
-checks![
-    create_and_get,
-    replace_drops_in_flight_work,
-    activity_round_trip,
-    one_orchestration_in_flight,
-    disconnect_redelivers,
-    duplicate_completions_apply_once,
-    abandon_redelivers,
-    lease_expiry_redelivers,
-    timers_fire_when_due,
-    timer_of_previous_execution_dropped,
-    activity_of_previous_execution_dropped,
-    malformed_answer_fails_orchestration,
-    terminate_instances,
-    raise_event_unknown_and_terminal,
-    suspend_and_resume,
-    restart_instances,
-    purge_instances,
-    query_paging,
-    list_terminal_instance_ids,
-    work_filters,
-    wait_for_instance_is_cancel_safe,
-    reset_clears_everything,
-    tokens_unique_across_reset,
-    rewind_failed_instance,
-    terminate_now_skips_the_worker,
-    partial_chunks_apply_once,
-    entity_signal_runs_and_commits_state,
-    entity_one_batch_in_flight_and_failed_batch_redelivered,
-    entity_lock_excludes_other_senders,
-];
+crate::__with_conformance_checks!(__conformance_check_table;);
+
+/// Expands to one `#[tokio::test]` per check, each against a fresh store from `$make` (an
+/// expression giving a value that derefs to a `Store`), so a new store inherits the whole suite
+/// with one line and a failure names the check. The calling crate needs tokio (with `macros`
+/// and `rt`) among its dev-dependencies.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::__with_conformance_checks!(__conformance_test_fns; $make;);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test_fns {
+    ($make:expr; $($name:ident,)+) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let store = $make;
+                $crate::conformance::assert_check(stringify!($name), $crate::conformance::$name(&store))
+                    .await;
+            }
+        )+
+    };
+}
+
+/// Runs one check bounded by [`CHECK_TIMEOUT`] and panics with its failure: the body of each
+/// test [`conformance_tests!`](crate::conformance_tests) writes.
+pub async fn assert_check(name: &str, check: impl Future<Output = Outcome>) {
+    match timeout(CHECK_TIMEOUT, check).await {
+        Ok(Ok(())) => {}
+        Ok(Err(failure)) => panic!("conformance check `{name}` failed: {failure}"),
+        Err(_) => panic!("conformance check `{name}` did not finish within {CHECK_TIMEOUT:?}"),
+    }
+}
 
 /// Runs every check in [`CHECKS`], each against a fresh store from `make` and bounded by
 /// [`CHECK_TIMEOUT`], and returns each check's name with its outcome.
