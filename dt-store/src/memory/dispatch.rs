@@ -9,13 +9,15 @@ use dt_proto::work_item::Request;
 use dt_proto::*;
 use prost::Message;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 impl State {
     pub(crate) fn connect_worker(&mut self, id: WorkerId, options: WorkerOptions) {
         self.workers.insert(
             id,
             Worker {
-                filters: options.filters,
+                picky: options.filters != WorkFilters::all() || options.limits.any(),
+                filters: Arc::new(options.filters),
                 history_streaming: options.history_streaming,
                 limits: options.limits,
                 holding: [0; 3],
@@ -47,7 +49,7 @@ impl State {
         worker.turn = (worker.turn + 1) % 3;
         let first = worker.turn;
         let streams_history = worker.history_streaming;
-        let filters = worker.filters.clone();
+        let filters = Arc::clone(&worker.filters);
         let limits = [
             worker.limits.orchestrations,
             worker.limits.activities,

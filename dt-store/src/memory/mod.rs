@@ -14,9 +14,9 @@ use crate::api::*;
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use async_trait::async_trait;
-use dt_core::{NewInstance, WorkFilters};
+use dt_core::NewInstance;
 use dt_proto::*;
-use state::State;
+use state::{State, Wake};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -59,38 +59,21 @@ impl MemoryStore {
     /// Runs `f` on the state and then wakes whoever its changes concern.
     fn with_state<T>(&self, f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T) -> T {
         let now = self.clock.now();
-        let (result, work, wake_all, schedule) = {
+        let (result, wake, schedule) = {
             let mut state = self.lock();
             let result = f(&mut state, now);
-            let work = std::mem::take(&mut state.work_added);
-            let lease_ended = std::mem::take(&mut state.lease_ended);
-            let limited = state.workers.values().any(|w| w.limits.any());
-            // A worker woken for an item it will not take (its filters refuse it, or it gave
-            // the item back and another worker should have it) would leave it waiting, so then
-            // everyone looks; otherwise one wake-up per new item.
-            // A worker at its limit skips work too, and one whose lease just ended may take
-            // what it skipped.
-            let wake_all = (work > 0
-                && (limited
-                    || !state.abandoned_by.is_empty()
-                    || state
-                        .workers
-                        .values()
-                        .any(|w| w.filters != WorkFilters::all())))
-                || (lease_ended
-                    && limited
-                    && !(state.ready.is_empty()
-                        && state.activities.is_empty()
-                        && state.ready_entities.is_empty()));
+            let wake = state.take_wake();
             let schedule = std::mem::take(&mut state.schedule_added);
-            (result, work, wake_all, schedule)
+            (result, wake, schedule)
         };
-        if wake_all {
-            self.work_available.notify_waiters();
-        } else {
-            for _ in 0..work {
-                self.work_available.notify_one();
+        match wake {
+            Wake::Nobody => {}
+            Wake::One(n) => {
+                for _ in 0..n {
+                    self.work_available.notify_one();
+                }
             }
+            Wake::All => self.work_available.notify_waiters(),
         }
         if schedule {
             self.schedule_changed.notify_one();

@@ -58,11 +58,14 @@ pub(crate) struct Entry {
 }
 
 pub(crate) struct Worker {
-    pub(crate) filters: WorkFilters,
+    /// Shared so each fetch can hold them while it changes the queues, without a copy.
+    pub(crate) filters: Arc<WorkFilters>,
     pub(crate) history_streaming: bool,
     pub(crate) limits: crate::api::WorkLimits,
     /// Items held now, by kind: orchestrations, activities, entity batches.
     pub(crate) holding: [usize; 3],
+    /// It may refuse an item it is woken for (filters, or a limit reached).
+    pub(crate) picky: bool,
     pub(crate) tokens: HashSet<u64>,
     /// Rotates which queue a worker looks at first, so no kind of work starves the others.
     pub(crate) turn: u8,
@@ -103,6 +106,16 @@ impl Leased {
     }
 }
 
+/// Whom to wake after a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    Nobody,
+    /// One waiting worker per new item.
+    One(u32),
+    /// Every waiting worker looks.
+    All,
+}
+
 /// What a run of abandons is counted against.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum AbandonKey {
@@ -130,6 +143,26 @@ impl State {
         Self {
             config,
             ..Default::default()
+        }
+    }
+
+    /// Takes the change flags and decides whom to wake. One worker per new item, unless some
+    /// worker may refuse what it is woken for (filters, a limit reached, an item it gave back
+    /// that another worker should have) and so leave it waiting; then everyone looks. A lease
+    /// that ended while work is queued may free a worker that was at its limit.
+    pub(crate) fn take_wake(&mut self) -> Wake {
+        let work = std::mem::take(&mut self.work_added);
+        let lease_ended = std::mem::take(&mut self.lease_ended);
+        let picky = !self.abandoned_by.is_empty() || self.workers.values().any(|w| w.picky);
+        let queued = !(self.ready.is_empty()
+            && self.activities.is_empty()
+            && self.ready_entities.is_empty());
+        let limited = || self.workers.values().any(|w| w.limits.any());
+        match (work, picky) {
+            (0, _) if lease_ended && queued && limited() => Wake::All,
+            (0, _) => Wake::Nobody,
+            (_, true) => Wake::All,
+            (n, false) => Wake::One(n),
         }
     }
 
