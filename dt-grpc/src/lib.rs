@@ -1,5 +1,6 @@
 //! The Durable Task sidecar gRPC service over any [`dt_store::Store`], and [`serve`], which
-//! runs it on listeners the caller bound (so tests can bind port 0 first and know the port).
+//! runs it on listeners the caller bound (so tests can bind port 0 first and know the port);
+//! [`serve_service`] runs any implementation of the service with the same transport settings.
 
 mod convert;
 mod deadline;
@@ -8,7 +9,9 @@ mod status;
 
 pub use service::SidecarService;
 
-use dt_proto::task_hub_sidecar_service_server::TaskHubSidecarServiceServer;
+use dt_proto::task_hub_sidecar_service_server::{
+    TaskHubSidecarService, TaskHubSidecarServiceServer,
+};
 use dt_store::Store;
 use std::future::Future;
 use std::sync::Arc;
@@ -64,6 +67,24 @@ pub async fn serve(
         }
     }));
     let service = SidecarService::new(store, options.ping_interval, down_rx);
+    let result = serve_service(listeners, service, async move {
+        shutdown.await;
+        let _ = down_tx.send(true);
+    })
+    .await;
+    scheduler.abort();
+    result
+}
+
+/// Serves any implementation of the sidecar service on `listeners` with `dt-server`'s
+/// transport settings until `shutdown` resolves. The bench's RPC floor (a stateless server
+/// with canned replies) runs through here too, so that it differs from our server only in
+/// what answers the calls.
+pub async fn serve_service<S: TaskHubSidecarService>(
+    listeners: Vec<TcpListener>,
+    service: S,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let incoming = listeners
         .into_iter()
         .map(TcpListenerStream::new)
@@ -87,7 +108,7 @@ pub async fn serve(
     let Some(incoming) = incoming else {
         return Ok(());
     };
-    let server = tonic::transport::Server::builder()
+    tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(60)))
         // h2 closes a connection that has too many small DATA frames buffered at once; its
         // budget is half the connection window, so a wide window lets a client keep thousands
@@ -98,11 +119,7 @@ pub async fn serve(
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
                 .max_encoding_message_size(MAX_DECODING_MESSAGE_SIZE),
         )
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            let _ = down_tx.send(true);
-        });
-    let result = server.await;
-    scheduler.abort();
-    result.map_err(ServeError::from)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(ServeError::from)
 }
