@@ -166,20 +166,21 @@ pub(crate) async fn verify_all(clients: &[Client], run: &Arc<Run>, per_client: u
     }
 }
 
-/// Records an error unless instance `i` is in its expected final state.
+/// Records a wrong result unless instance `i` is in its expected final state.
 pub(crate) fn check(run: &Run, i: usize, state: Option<&OrchestrationState>) {
     let id = run.id(i);
     let Some(state) = state else {
-        return run.error(format!("{id}: does not exist"));
+        return run.wrong(format!("{id}: does not exist"));
     };
     let got = Expected {
         status: OrchestrationStatus::try_from(state.orchestration_status)
             .unwrap_or(OrchestrationStatus::Canceled),
         output: state.output.clone(),
     };
-    let wanted = run.shape.expected(i as u64);
-    if got != wanted {
-        run.error(format!("{id}: expected {wanted:?}, got {got:?}"));
+    match run.expected(i) {
+        Ok(wanted) if got == wanted => {}
+        Ok(wanted) => run.wrong(format!("{id}: expected {wanted:?}, got {got:?}")),
+        Err(e) => run.wrong(format!("{id}: {e} (got {got:?})")),
     }
 }
 

@@ -1,14 +1,16 @@
 //! `dt-bench`: a load driver for a Durable Task sidecar that speaks the raw gRPC protocol (no
 //! SDK in the loop). It runs thin workers and a client in one process, drives one workload,
-//! checks every instance's final state exactly, shows progress on stderr, and prints one JSON
-//! line of results on stdout (for `cargo xtask bench`). It exits non-zero if any result was
-//! wrong or missing.
+//! checks every instance's final state exactly and counts every work item its workers receive,
+//! shows progress on stderr, and prints one JSON line of results on stdout (for
+//! `cargo xtask bench`). It exits non-zero if any result was wrong or missing or any turn or
+//! activity was dispatched twice.
 
 // The one JSON result line goes to stdout by design.
 #![allow(clippy::print_stdout)]
 
 mod client;
 mod conn;
+mod ledger;
 mod meter;
 mod paging;
 mod procfs;
@@ -72,6 +74,15 @@ struct Args {
     /// Label of the progress lines.
     #[arg(long)]
     label: Option<String>,
+    /// Self-test: expect a wrong output of the first instance, so that the run must fail with
+    /// exactly one wrong result (`cargo xtask test` checks that it does).
+    #[arg(long)]
+    expect_wrong: bool,
+    /// The server is the RPC floor (`dt-bench-floor`), which keeps no state: final states are
+    /// not read back, and an instance counts as done when the server accepts its last turn.
+    /// Open-loop hello only.
+    #[arg(long)]
+    floor: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -116,6 +127,8 @@ pub(crate) struct Config {
     pub(crate) ticks_per_second: u64,
     pub(crate) label: String,
     pub(crate) prefix: String,
+    pub(crate) expect_wrong: bool,
+    pub(crate) floor: bool,
 }
 
 fn config(args: Args) -> Config {
@@ -153,11 +166,16 @@ fn config(args: Args) -> Config {
         stall: Duration::from_secs(args.stall_secs),
         server_pid: args.server_pid,
         ticks_per_second: procfs::ticks_per_second(),
+        expect_wrong: args.expect_wrong,
+        floor: args.floor,
     }
 }
 
 async fn drive(args: Args) -> Result<report::Report> {
     let workload = args.workload;
+    if args.floor && !(matches!(workload, Workload::Hello) && args.mode == Mode::Open) {
+        anyhow::bail!("--floor runs the open-loop hello workload only");
+    }
     let config = config(args);
     match workload {
         Workload::Paging => paging::run(&config).await,
@@ -198,8 +216,9 @@ fn main() -> ExitCode {
             eprintln!("dt-bench: {e}");
         }
         eprintln!(
-            "dt-bench: FAILED: {}/{} instances finished, {} errors",
-            report.completed, report.n, report.errors
+            "dt-bench: FAILED: {}/{} instances finished, {} wrong, {} duplicate dispatches, {} \
+             errors",
+            report.completed, report.n, report.wrong, report.duplicates, report.errors
         );
         ExitCode::FAILURE
     }

@@ -1,5 +1,6 @@
 //! The result of one driver invocation: one JSON object on one stdout line, which
-//! `cargo xtask bench` parses. `ok` is false if any instance was missing or wrong.
+//! `cargo xtask bench` parses. `ok` is false if any instance was missing or wrong, or any turn
+//! or activity was dispatched twice.
 
 use crate::meter::Usage;
 use crate::run::{Run, percentile_ms};
@@ -16,6 +17,14 @@ pub(crate) struct Report {
     pub(crate) completed: usize,
     pub(crate) errors: usize,
     pub(crate) error_samples: Vec<String>,
+    /// Instances not in their expected final state (part of `errors`).
+    pub(crate) wrong: usize,
+    /// Whether final states were read back and checked (not against the stateless floor).
+    pub(crate) verified: bool,
+    /// Work items the workers received, duplicates included.
+    pub(crate) work_items: usize,
+    /// Work items for a turn or activity that had been dispatched before (part of `errors`).
+    pub(crate) duplicates: usize,
     pub(crate) wall_ms: f64,
     /// Instances finished per second of wall time.
     pub(crate) throughput: f64,
@@ -54,6 +63,10 @@ impl Report {
             completed: run.done(),
             errors: 0,
             error_samples: Vec::new(),
+            wrong: 0,
+            verified: true,
+            work_items: 0,
+            duplicates: 0,
             wall_ms: wall_s * 1e3,
             throughput: if wall_s > 0.0 {
                 run.done() as f64 / wall_s
@@ -79,6 +92,9 @@ impl Report {
         self.completed = run.done();
         self.errors = run.error_count();
         self.error_samples = run.error_samples();
+        self.wrong = run.wrong_count();
+        self.work_items = run.ledger.work_items();
+        self.duplicates = run.ledger.duplicates();
         self.ok = self.errors == 0 && self.completed == run.n;
     }
 }

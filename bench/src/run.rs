@@ -1,20 +1,30 @@
 //! The state of one measured run, shared by the workers and the client: which instances exist
-//! (ids `<prefix>-<i>`), when each was started and finished, how many are done, and the errors
-//! seen (a count and the first few messages).
+//! (ids `<prefix>-<i>`), when each was started and finished, how many are done, the ledger of
+//! what the workers received, each instance's expected final state, and the errors seen (a
+//! count and the first few messages).
 
-use crate::workload::Shape;
+use crate::Config;
+use crate::ledger::{Dispatch, Ledger};
+use crate::workload::{Expected, Shape};
+use prost_types::Timestamp;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How many error messages are kept (all are counted).
 const KEPT_ERRORS: usize = 10;
+
+/// How far the time an orchestration read from its history may be from the driver's own clock
+/// (both run on one machine) before the timer check calls it implausible.
+const CLOCK_SLACK: Duration = Duration::from_secs(5);
 
 pub(crate) struct Run {
     pub(crate) shape: Shape,
     pub(crate) n: usize,
     prefix: String,
     t0: Instant,
+    /// The driver's wall clock when the run began, to check times read from histories.
+    wall_t0: SystemTime,
     /// Nanoseconds since `t0` + 1; 0 = not yet.
     started: Vec<AtomicU64>,
     finished: Vec<AtomicU64>,
@@ -22,25 +32,77 @@ pub(crate) struct Run {
     /// Whether the client marks instances finished (closed loop, waiters); otherwise a worker
     /// does when the server accepts an instance's last turn.
     pub(crate) client_observes: bool,
+    /// Self-test: expect a wrong output of instance 0, so that a correct run must fail.
+    expect_wrong: bool,
+    pub(crate) ledger: Ledger,
     error_count: AtomicUsize,
+    wrong: AtomicUsize,
     errors: Mutex<Vec<String>>,
 }
 
 impl Run {
-    pub(crate) fn new(shape: Shape, n: usize, prefix: String, client_observes: bool) -> Self {
+    /// A run of `config`'s workload; `client_observes` as the field says.
+    pub(crate) fn new(config: &Config, client_observes: bool) -> Self {
+        let n = config.n;
         let zeros = || (0..n).map(|_| AtomicU64::new(0)).collect();
         Self {
-            shape,
+            shape: config.shape,
             n,
-            prefix,
+            prefix: config.prefix.clone(),
             t0: Instant::now(),
+            wall_t0: SystemTime::now(),
             started: zeros(),
             finished: zeros(),
             done: AtomicUsize::new(0),
             client_observes,
+            expect_wrong: config.expect_wrong,
+            ledger: Ledger::new(n),
             error_count: AtomicUsize::new(0),
+            wrong: AtomicUsize::new(0),
             errors: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Records that a worker received `dispatch` of instance `i`; a second dispatch of the
+    /// same turn or activity is an error, since no workload lets a lease run out (workers
+    /// answer at once and stay connected until the results are checked).
+    pub(crate) fn dispatched(&self, i: usize, dispatch: Dispatch) {
+        if !self.ledger.dispatched(i, dispatch) {
+            self.error(format!("{}: {dispatch} was dispatched again", self.id(i)));
+        }
+    }
+
+    /// The exact final state instance `i` must be in.
+    pub(crate) fn expected(&self, i: usize) -> Result<Expected, String> {
+        let timer = self.ledger.timer(i);
+        if let (Shape::Timer { delay_secs }, Some(fire_at)) = (self.shape, timer) {
+            self.check_clock(fire_at, delay_secs)?;
+        }
+        let mut expected = self.shape.expected(i as u64, timer)?;
+        if self.expect_wrong && i == 0 {
+            let right = expected.output.unwrap_or_default();
+            expected.output = Some(format!("{right} (deliberately wrong: --expect-wrong)"));
+        }
+        Ok(expected)
+    }
+
+    /// Whether a timer requested `delay_secs` after the orchestration's start time could have
+    /// been requested during this run, by the driver's own clock.
+    fn check_clock(&self, fire_at: Timestamp, delay_secs: i64) -> Result<(), String> {
+        let asked_at = Duration::new(
+            u64::try_from(fire_at.seconds.saturating_sub(delay_secs)).unwrap_or(0),
+            u32::try_from(fire_at.nanos).unwrap_or(0),
+        );
+        let since_epoch = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let earliest = since_epoch(self.wall_t0).saturating_sub(CLOCK_SLACK);
+        let latest = since_epoch(SystemTime::now()) + CLOCK_SLACK;
+        if asked_at < earliest || asked_at > latest {
+            return Err(format!(
+                "its timer was asked for at {asked_at:?} after the epoch, outside this run \
+                 ({earliest:?}..{latest:?})"
+            ));
+        }
+        Ok(())
     }
 
     /// The instance id of instance `i`.
@@ -98,6 +160,17 @@ impl Run {
         }
     }
 
+    /// Records an instance found in a state other than the expected one.
+    pub(crate) fn wrong(&self, message: String) {
+        self.wrong.fetch_add(1, Ordering::Relaxed);
+        self.error(message);
+    }
+
+    /// Instances found in a state other than the expected one.
+    pub(crate) fn wrong_count(&self) -> usize {
+        self.wrong.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn error_count(&self) -> usize {
         self.error_count.load(Ordering::Relaxed)
     }
@@ -130,4 +203,72 @@ pub(crate) fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     let k = rank.clamp(1, sorted.len()) - 1;
     sorted.get(k).copied().unwrap_or_default() as f64 / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Mode;
+
+    fn config(shape: Shape, expect_wrong: bool) -> Config {
+        Config {
+            address: String::new(),
+            workload: "test",
+            shape,
+            n: 3,
+            mode: Mode::Open,
+            streams: 1,
+            clients: 1,
+            concurrency: 1,
+            page_size: 1,
+            stall: Duration::from_secs(1),
+            server_pid: None,
+            ticks_per_second: 100,
+            label: String::new(),
+            prefix: "p".to_owned(),
+            expect_wrong,
+            floor: false,
+        }
+    }
+
+    #[test]
+    fn expect_wrong_changes_the_first_instances_expectation_only() {
+        let right = Run::new(&config(Shape::Hello, false), false);
+        let wrong = Run::new(&config(Shape::Hello, true), false);
+        assert_ne!(wrong.expected(0), right.expected(0));
+        assert_eq!(wrong.expected(1), right.expected(1));
+        assert_eq!(wrong.expected(2), right.expected(2));
+    }
+
+    #[test]
+    fn a_second_dispatch_is_an_error() {
+        let run = Run::new(&config(Shape::Hello, false), false);
+        run.dispatched(1, Dispatch::Turn { history: 0 });
+        run.dispatched(1, Dispatch::Activity { task: 1 });
+        assert_eq!(run.error_count(), 0);
+        run.dispatched(1, Dispatch::Activity { task: 1 });
+        assert_eq!(run.error_count(), 1);
+        assert_eq!(run.ledger.duplicates(), 1);
+    }
+
+    #[test]
+    fn a_timer_requested_outside_the_run_is_not_expected() {
+        let run = Run::new(&config(Shape::Timer { delay_secs: 0 }, false), false);
+        assert!(run.expected(0).is_err(), "no timer was requested");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let seconds = i64::try_from(now.as_secs()).unwrap_or_default();
+        run.ledger
+            .timer_requested(0, Timestamp { seconds, nanos: 0 });
+        assert!(run.expected(0).is_ok());
+        run.ledger.timer_requested(
+            1,
+            Timestamp {
+                seconds: seconds - 3600,
+                nanos: 0,
+            },
+        );
+        assert!(run.expected(1).is_err());
+    }
 }

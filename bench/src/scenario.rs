@@ -1,6 +1,7 @@
 //! The standard run: connect the workers, start the instances (open or closed loop), measure
-//! until all are done, disconnect the workers, then check every instance (open loop; the
-//! closed loop checks each as it completes).
+//! until all are done, check every instance (open loop; the closed loop checks each as it
+//! completes), and only then disconnect the workers, so that a late or repeated dispatch
+//! during the check still reaches the ledger.
 
 use crate::conn::{self, Client};
 use crate::meter::Meter;
@@ -14,12 +15,7 @@ use std::sync::Arc;
 /// scenarios that go on with the same instances).
 pub(crate) async fn run(config: &Config) -> Result<(Report, Arc<Run>, Vec<Client>)> {
     let closed = config.mode == Mode::Closed;
-    let run = Arc::new(Run::new(
-        config.shape,
-        config.n,
-        config.prefix.clone(),
-        closed,
-    ));
+    let run = Arc::new(Run::new(config, closed));
     let mut clients = conn::connect_many(&config.address, config.clients).await?;
     let workers = worker::spawn_all(
         conn::connect_many(&config.address, config.streams).await?,
@@ -38,22 +34,32 @@ pub(crate) async fn run(config: &Config) -> Result<(Report, Arc<Run>, Vec<Client
     }
     let usage = meter.stop()?;
     progress.abort();
-    for w in workers {
-        w.abort();
-    }
 
     let mode = if closed { "closed" } else { "open" };
     let mut report = Report::new(config.workload, mode, config.streams, &run, &usage);
-    if !closed {
-        client::verify_all(&clients, &run, config.concurrency).await;
-    }
-    if let Some(client) = clients.first_mut() {
-        report.history_events = client::history_len(client, &run, 0).await;
+    // The floor keeps no state to read back.
+    report.verified = !config.floor;
+    if report.verified {
+        if !closed {
+            client::verify_all(&clients, &run, config.concurrency).await;
+        }
+        if let Some(client) = clients.first_mut() {
+            report.history_events = client::history_len(client, &run, 0).await;
+        }
     }
     report.finish(&run);
+    for w in workers {
+        w.abort();
+    }
     eprintln!(
-        "[{}] {}/{} done in {:.0} ms, {} errors",
-        config.label, report.completed, run.n, report.wall_ms, report.errors
+        "[{}] {}/{} done in {:.0} ms, {} work items ({} duplicates), {} errors",
+        config.label,
+        report.completed,
+        run.n,
+        report.wall_ms,
+        report.work_items,
+        report.duplicates,
+        report.errors
     );
     Ok((report, run, clients))
 }

@@ -16,12 +16,7 @@ use std::time::Duration;
 const WAITS_PER_CONNECTION: usize = 100;
 
 pub(crate) async fn run(config: &Config) -> Result<Report> {
-    let run = Arc::new(Run::new(
-        config.shape,
-        config.n,
-        config.prefix.clone(),
-        true,
-    ));
+    let run = Arc::new(Run::new(config, true));
     let clients = conn::connect_many(&config.address, config.clients).await?;
     client::start_all(&clients, &run, config.concurrency).await;
 
@@ -60,12 +55,12 @@ pub(crate) async fn run(config: &Config) -> Result<Report> {
     }
     let usage = meter.stop()?;
     progress.abort();
-    for w in workers {
-        w.abort();
-    }
     let mut report = Report::new(config.workload, "open", config.streams, &run, &usage);
     report.extra.insert("waiters".into(), config.n as f64);
     report.finish(&run);
+    for w in workers {
+        w.abort();
+    }
     eprintln!(
         "[{}] {}/{} waits returned in {:.0} ms, {} errors",
         config.label, report.completed, run.n, report.wall_ms, report.errors

@@ -3,9 +3,11 @@
 //! workload computes from the history, activity requests with the activity's result. Like the
 //! SDK's workers, each has at most 100 answers in flight (a burst of thousands of unary calls
 //! on one HTTP/2 connection trips h2's flood protection on the server). A worker marks an
-//! instance finished when the server accepts its last turn.
+//! instance finished when the server accepts its last turn. Every work item is entered in the
+//! run's ledger as it arrives, so a second dispatch of a turn or activity is caught.
 
 use crate::conn::Client;
+use crate::ledger::Dispatch;
 use crate::run::Run;
 use crate::workload;
 use dt_proto::work_item::Request;
@@ -46,6 +48,10 @@ async fn work(mut client: Client, run: Arc<Run>) {
         let token = item.completion_token;
         match item.request {
             Some(Request::OrchestratorRequest(request)) => {
+                if let Some(i) = run.index(&request.instance_id) {
+                    let history = request.past_events.len();
+                    run.dispatched(i, Dispatch::Turn { history });
+                }
                 let (client, run, slots) = (client.clone(), Arc::clone(&run), Arc::clone(&slots));
                 tokio::spawn(async move {
                     let _slot = slots.acquire().await;
@@ -53,6 +59,15 @@ async fn work(mut client: Client, run: Arc<Run>) {
                 });
             }
             Some(Request::ActivityRequest(request)) => {
+                let instance = request.orchestration_instance.as_ref();
+                if let Some(i) = instance.and_then(|o| run.index(&o.instance_id)) {
+                    run.dispatched(
+                        i,
+                        Dispatch::Activity {
+                            task: request.task_id,
+                        },
+                    );
+                }
                 let (client, run, slots) = (client.clone(), Arc::clone(&run), Arc::clone(&slots));
                 tokio::spawn(async move {
                     let _slot = slots.acquire().await;
@@ -85,6 +100,10 @@ async fn orchestrate(
         Ok(turn) => turn,
         Err(e) => return run.error(format!("{id}: {e}")),
     };
+    // Before the server can fire it: the timer's output is checked against this request.
+    if let Some(fire_at) = turn.timer() {
+        run.ledger.timer_requested(i, fire_at);
+    }
     let response = OrchestratorResponse {
         instance_id: id.clone(),
         completion_token: token,

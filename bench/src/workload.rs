@@ -1,7 +1,9 @@
 //! The orchestrations and activities the driver runs, as pure functions of an instance's number
 //! and its history: each turn is computed by replaying past and new events the way the SDK
 //! would, numbering actions as the SDK does (so confirmations line up), and each instance has
-//! one exact expected final state.
+//! one exact expected final state. Every output is computed by the orchestration from what its
+//! history holds (activity results, the event's input, the fired timer's time), never copied
+//! from the expectation.
 
 use dt_proto::history_event::EventType;
 use dt_proto::orchestrator_action::OrchestratorActionType;
@@ -23,8 +25,9 @@ pub(crate) enum Shape {
     Sequence { len: u32 },
     /// `width` `inc` activities at once, then the sum of their results.
     Fanout { width: u32 },
-    /// One timer `delay_secs` ahead, then complete. With a long delay the instance is expected
-    /// to stay RUNNING with its timer pending (the `timers-pending` measurement).
+    /// One timer `delay_secs` ahead, then complete with the fire time the `timerFired` event
+    /// carries. With a long delay the instance is expected to stay RUNNING with its timer
+    /// pending (the `timers-pending` measurement).
     Timer { delay_secs: i64 },
     /// Wait for the `go` event the client raises, and return its input.
     Event,
@@ -35,6 +38,18 @@ pub(crate) enum Shape {
 pub(crate) struct Turn {
     pub(crate) actions: Vec<OrchestratorAction>,
     pub(crate) finished: bool,
+}
+
+impl Turn {
+    /// The fire time of the timer this turn asks for, if it asks for one.
+    pub(crate) fn timer(&self) -> Option<Timestamp> {
+        self.actions
+            .iter()
+            .find_map(|a| match &a.orchestrator_action_type {
+                Some(OrchestratorActionType::CreateTimer(t)) => t.fire_at,
+                _ => None,
+            })
+    }
 }
 
 /// The state an instance must be in at the end of the run.
@@ -71,8 +86,9 @@ impl Shape {
         matches!(self, Shape::Event).then(|| format!("\"event {i}\""))
     }
 
-    /// The exact final state of instance `i`.
-    pub(crate) fn expected(self, i: u64) -> Expected {
+    /// The exact final state of instance `i`; for a timer that fires, `timer` is the fire time
+    /// its orchestration asked for.
+    pub(crate) fn expected(self, i: u64, timer: Option<Timestamp>) -> Result<Expected, String> {
         let output = match self {
             Shape::Hello => hello(i),
             Shape::Sequence { len } => (i + u64::from(len)).to_string(),
@@ -82,18 +98,20 @@ impl Shape {
                 (k * i + k * (k + 1) / 2 + k).to_string()
             }
             Shape::Timer { .. } if self.parks() => {
-                return Expected {
+                return Ok(Expected {
                     status: OrchestrationStatus::Running,
                     output: None,
-                };
+                });
             }
-            Shape::Timer { .. } => format!("\"timer {i}\""),
+            Shape::Timer { .. } => {
+                timer_output(i, timer.ok_or("its orchestration never asked for a timer")?)
+            }
             Shape::Event => format!("\"event {i}\""),
         };
-        Expected {
+        Ok(Expected {
             status: OrchestrationStatus::Completed,
             output: Some(output),
-        }
+        })
     }
 
     /// The next turn of instance `i`, replayed from its `past` and `new` events.
@@ -125,13 +143,22 @@ impl Shape {
             Shape::Sequence { len } => chain(i, len, "inc", scheduled, &results),
             Shape::Fanout { width } => fanout(i, width, scheduled, &results),
             Shape::Timer { delay_secs } => {
-                let fired =
-                    events().any(|e| matches!(e, EventType::TimerFired(f) if f.timer_id == 1));
+                let fired = past.iter().chain(new).find_map(|e| match &e.event_type {
+                    Some(EventType::TimerFired(f)) if f.timer_id == 1 => Some((e, f)),
+                    _ => None,
+                });
                 let created = past
                     .iter()
                     .any(|e| matches!(e.event_type, Some(EventType::TimerCreated(_))));
-                if fired {
-                    Ok(done(complete(2, self.expected(i).output)))
+                if let Some((event, fired)) = fired {
+                    let fire_at = fired.fire_at.ok_or("timerFired has no fireAt")?;
+                    if event.timestamp.is_some_and(|t| earlier(t, fire_at)) {
+                        return Err(format!(
+                            "the timer fired at {:?}, before its fireAt {fire_at:?}",
+                            event.timestamp
+                        ));
+                    }
+                    Ok(done(complete(2, Some(timer_output(i, fire_at)))))
                 } else if created {
                     Ok(waiting())
                 } else {
@@ -169,6 +196,18 @@ pub(crate) fn activity(name: &str, input: Option<&str>) -> Result<String, String
         "inc" => Ok((x + 1).to_string()),
         other => Err(format!("unknown activity {other}")),
     }
+}
+
+/// The timer orchestration's output: the fire time of the timer that fired, as a JSON string.
+fn timer_output(i: u64, fire_at: Timestamp) -> String {
+    format!(
+        "\"timer {i} fired at {}.{:09}\"",
+        fire_at.seconds, fire_at.nanos
+    )
+}
+
+fn earlier(a: Timestamp, b: Timestamp) -> bool {
+    (a.seconds, a.nanos) < (b.seconds, b.nanos)
 }
 
 fn hello(i: u64) -> String {
@@ -320,4 +359,112 @@ fn timer(id: i32, fire_at: Timestamp) -> OrchestratorAction {
             fire_at: Some(fire_at),
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dt_proto::{
+        OrchestratorStartedEvent, TaskCompletedEvent, TaskScheduledEvent, TimerCreatedEvent,
+        TimerFiredEvent,
+    };
+
+    const T: Timestamp = Timestamp {
+        seconds: 1_700_000_000,
+        nanos: 250,
+    };
+
+    fn at(t: Timestamp, event_type: EventType) -> HistoryEvent {
+        HistoryEvent {
+            event_id: -1,
+            timestamp: Some(t),
+            event_type: Some(event_type),
+        }
+    }
+
+    fn started(t: Timestamp) -> HistoryEvent {
+        at(
+            t,
+            EventType::OrchestratorStarted(OrchestratorStartedEvent::default()),
+        )
+    }
+
+    fn output(turn: &Turn) -> Option<String> {
+        turn.actions
+            .iter()
+            .find_map(|a| match &a.orchestrator_action_type {
+                Some(OrchestratorActionType::CompleteOrchestration(c)) => c.result.clone(),
+                _ => None,
+            })
+    }
+
+    #[test]
+    fn hello_completes_with_the_activity_result() {
+        let first = Shape::Hello
+            .turn(3, &[], &[started(T)])
+            .expect("first turn");
+        let Some(OrchestratorActionType::ScheduleTask(task)) =
+            &first.actions[0].orchestrator_action_type
+        else {
+            panic!("hello must schedule its activity first");
+        };
+        let result = activity(&task.name, task.input.as_deref()).expect("activity");
+        let past = [
+            started(T),
+            at(T, EventType::TaskScheduled(TaskScheduledEvent::default())),
+        ];
+        let completed = at(
+            T,
+            EventType::TaskCompleted(TaskCompletedEvent {
+                task_scheduled_id: 1,
+                result: Some(result),
+            }),
+        );
+        let last = Shape::Hello
+            .turn(3, &past, &[started(T), completed])
+            .expect("last turn");
+        assert!(last.finished);
+        let wanted = Shape::Hello.expected(3, None).expect("expected");
+        assert_eq!(output(&last), wanted.output);
+    }
+
+    /// The timer's output comes from the `timerFired` event the turn receives: it matches the
+    /// expectation built from the requested time only if the server fired that timer.
+    #[test]
+    fn the_timer_output_is_the_fired_timers_time() {
+        let timer = Shape::Timer { delay_secs: 0 };
+        let first = timer.turn(7, &[], &[started(T)]).expect("first turn");
+        assert_eq!(first.timer(), Some(T));
+        let past = [
+            started(T),
+            at(T, EventType::TimerCreated(TimerCreatedEvent::default())),
+        ];
+        let fired = |fire_at: Timestamp, when: Timestamp| {
+            let event = at(
+                when,
+                EventType::TimerFired(TimerFiredEvent {
+                    fire_at: Some(fire_at),
+                    timer_id: 1,
+                }),
+            );
+            timer.turn(7, &past, &[started(when), event])
+        };
+        let later = Timestamp {
+            seconds: T.seconds + 1,
+            nanos: 0,
+        };
+        let wanted = timer.expected(7, Some(T)).expect("expected").output;
+
+        let right = fired(T, later).expect("last turn");
+        assert!(right.finished);
+        assert_eq!(output(&right), wanted);
+
+        let other_timer = fired(later, later).expect("last turn");
+        assert_ne!(output(&other_timer), wanted);
+
+        let early = fired(later, T);
+        assert!(early.is_err_and(|e| e.contains("before its fireAt")));
+
+        assert!(timer.expected(7, None).is_err());
+    }
 }
