@@ -16,9 +16,10 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     let launcher = Launcher {
         server: target.join("debug").join("dt-server"),
         reference: None,
+        floor: None,
         log_dir: crate::bench::server::log_dir(&target)?,
     };
-    let server = launcher.start(Backend::Ours, None, "js-smoke")?;
+    let server = launcher.start(Backend::Ours, &[], "js-smoke")?;
     cmd::run(
         Command::new("node")
             .arg("smoke.mjs")

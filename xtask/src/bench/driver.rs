@@ -1,5 +1,5 @@
 //! Running the `dt-bench` driver against a server and reading its one JSON result line. The
-//! driver's progress (stderr) is shown as it runs.
+//! driver's progress (stderr) is shown as it runs, unless asked to be quiet.
 
 use super::plan::Case;
 use super::server::Server;
@@ -18,6 +18,10 @@ pub(crate) struct Outcome {
     pub(crate) completed: usize,
     pub(crate) errors: usize,
     pub(crate) error_samples: Vec<String>,
+    pub(crate) wrong: usize,
+    pub(crate) verified: bool,
+    pub(crate) work_items: usize,
+    pub(crate) duplicates: usize,
     pub(crate) wall_ms: f64,
     pub(crate) throughput: f64,
     pub(crate) p50_ms: f64,
@@ -51,16 +55,28 @@ impl Outcome {
 }
 
 /// Runs the driver for `case` against `server`; a driver that reports no result is an error,
-/// one that reports wrong results returns an outcome with `ok == false`.
-pub(crate) fn run(bench: &Path, server: &Server, case: &Case, label: &str) -> Result<Outcome> {
+/// one that reports wrong results returns an outcome with `ok == false`. `quiet` drops the
+/// driver's stderr.
+pub(crate) fn run(
+    bench: &Path,
+    server: &Server,
+    case: &Case,
+    label: &str,
+    quiet: bool,
+) -> Result<Outcome> {
     let output = Command::new(bench)
         .args(["--address", &server.address()])
         .args(["--server-pid", &server.pid().to_string()])
         .args(["--label", label])
+        .args(server.backend.driver_args())
         .args(&case.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(if quiet {
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        })
         .output()
         .with_context(|| format!("cannot run {}", bench.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);

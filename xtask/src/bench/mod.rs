@@ -1,12 +1,14 @@
-//! `cargo xtask bench`: builds `dt-server` and the `dt-bench` driver in release, runs the same
-//! workloads against our server and the Python reference backend (each started afresh per
-//! workload), then the scale measurements on ours, and prints the tables. It fails if any run
-//! had a wrong or missing result; timings never fail it. `tiny` is the test pipeline's smoke
-//! run of the same code at a tiny size.
+//! `cargo xtask bench`: builds `dt-server`, the `dt-bench` driver and the `dt-bench-floor` RPC
+//! floor in release, runs the same workloads against our server and the Python reference
+//! backend (each started afresh per workload) and open-loop hello against the floor, then the
+//! scale measurements on ours, and prints the tables. It fails if any run had a wrong or
+//! missing result or a duplicate dispatch; timings never fail it. `tiny` is the test
+//! pipeline's smoke run of the same code at a tiny size, followed by the bench's self-tests.
 
 mod driver;
 mod machine;
 mod plan;
+mod selftest;
 pub(crate) mod server;
 mod table;
 
@@ -45,6 +47,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
             "dt-server",
             "--bin",
             "dt-bench",
+            "--bin",
+            "dt-bench-floor",
         ],
     ))?;
     let reference = if args.no_reference {
@@ -59,6 +63,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let launcher = Launcher {
         server: release.join("dt-server"),
         reference,
+        floor: Some(release.join("dt-bench-floor")),
         log_dir: server::log_dir(&target)?,
     };
     let size = if args.quick { Size::Quick } else { Size::Full };
@@ -75,6 +80,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         for &backend in &backends {
             rows.push(measure(&launcher, &bench, case, backend));
         }
+    }
+    for case in plan::floor(size) {
+        rows.push(measure(&launcher, &bench, &case, Backend::Floor));
     }
     if !args.no_scale {
         for case in plan::scale(size) {
@@ -108,34 +116,48 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
 }
 
 /// The test pipeline's smoke run: every workload and scale measurement at a tiny size against
-/// the debug `dt-server`; fails if any result was wrong or missing.
+/// the debug `dt-server` (open-loop hello also against the floor), then the self-tests; fails
+/// if any result was wrong or missing, or any self-test did not fail as predicted.
 pub(crate) fn tiny(root: &Path) -> Result<()> {
     cmd::run(&mut cmd::cargo(
         root,
-        &["build", "--bin", "dt-server", "--bin", "dt-bench"],
+        &[
+            "build",
+            "--bin",
+            "dt-server",
+            "--bin",
+            "dt-bench",
+            "--bin",
+            "dt-bench-floor",
+        ],
     ))?;
     let target = cmd::target_dir(root);
     let debug: PathBuf = target.join("debug");
     let launcher = Launcher {
         server: debug.join("dt-server"),
         reference: None,
+        floor: Some(debug.join("dt-bench-floor")),
         log_dir: server::log_dir(&target)?,
     };
     let bench = debug.join("dt-bench");
-    let rows: Vec<Row> = plan::side_by_side(Size::Tiny)
+    let mut rows: Vec<Row> = plan::side_by_side(Size::Tiny)
         .into_iter()
         .chain(plan::scale(Size::Tiny))
         .map(|case| measure(&launcher, &bench, &case, Backend::Ours))
         .collect();
+    for case in plan::floor(Size::Tiny) {
+        rows.push(measure(&launcher, &bench, &case, Backend::Floor));
+    }
     for r in &rows {
         let status = match &r.outcome {
             Some(o) if o.ok => format!("ok ({}/{})", o.completed, o.n),
             Some(o) => format!("FAILED ({}/{}, {} errors)", o.completed, o.n, o.errors),
             None => "FAILED (no result)".to_owned(),
         };
-        println!("{status:>20}  {}", r.label);
+        println!("{status:>20}  {} [{}]", r.label, r.backend.name());
     }
-    fail_on_wrong_results(&rows)
+    fail_on_wrong_results(&rows)?;
+    selftest::run(&launcher, &bench)
 }
 
 /// Starts a fresh `backend` and runs one case on it; failures are kept in the row.
@@ -144,10 +166,10 @@ fn measure(launcher: &Launcher, bench: &Path, case: &Case, backend: Backend) -> 
     let outcome = launcher
         .start(
             backend,
-            case.max_history,
+            &case.server_args,
             &format!("{}-{}", case.key, backend.name()),
         )
-        .and_then(|server| driver::run(bench, &server, case, &label));
+        .and_then(|server| driver::run(bench, &server, case, &label, false));
     let outcome = match outcome {
         Ok(o) => {
             for e in &o.error_samples {

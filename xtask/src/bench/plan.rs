@@ -1,6 +1,6 @@
-//! What `cargo xtask bench` runs: the side-by-side workloads (run on both backends) and the
-//! scale measurements (our server only), at three sizes: `tiny` (the test pipeline's smoke
-//! run), `quick` (under 2 minutes) and `full`.
+//! What `cargo xtask bench` runs: the side-by-side workloads (run on both backends, open-loop
+//! hello also on the RPC floor) and the scale measurements (our server only), at three sizes:
+//! `tiny` (the test pipeline's smoke run), `quick` (under 2 minutes) and `full`.
 
 /// How big the runs are.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -18,17 +18,21 @@ pub(crate) struct Case {
     pub(crate) label: String,
     /// Arguments for `dt-bench` (besides the address and the server pid).
     pub(crate) args: Vec<String>,
-    /// `--max-history-size` for the server, if not its default.
-    pub(crate) max_history: Option<usize>,
+    /// Arguments for the server, besides its port.
+    pub(crate) server_args: Vec<String>,
 }
 
-fn case(key: &str, label: String, args: &str) -> Case {
+pub(crate) fn case(key: &str, label: String, args: &str) -> Case {
     Case {
         key: key.to_owned(),
         label,
-        args: args.split_whitespace().map(str::to_owned).collect(),
-        max_history: None,
+        args: words(args),
+        server_args: Vec::new(),
     }
+}
+
+pub(crate) fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
 }
 
 /// The workloads run on both backends, in order.
@@ -77,6 +81,15 @@ pub(crate) fn side_by_side(size: Size) -> Vec<Case> {
             &format!("--workload events --n {e}"),
         ),
     ]
+}
+
+/// The side-by-side workloads also run on the RPC floor (at the same size): the open-loop hello,
+/// whose server CPU per orchestration the tables compare with the floor's.
+pub(crate) fn floor(size: Size) -> Vec<Case> {
+    side_by_side(size)
+        .into_iter()
+        .filter(|c| c.key == "hello-open")
+        .collect()
 }
 
 /// The scale measurements, on our server only.
@@ -142,7 +155,7 @@ pub(crate) fn scale(size: Size) -> Vec<Case> {
         format!("fan-out of {wide} activities (max history 100000)"),
         &format!("--workload fanout --fanout {wide} --n 1 --stall-secs 120"),
     );
-    fanout.max_history = Some(100_000);
+    fanout.server_args = words("--max-history-size 100000");
     cases.push(fanout);
     cases
 }

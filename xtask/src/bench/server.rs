@@ -1,6 +1,7 @@
-//! Starting and stopping the backends the bench measures: our `dt-server` and the Python
-//! reference (`xtask/reference_backend.py` in the venv), each in a process of its own whose
-//! port is read from the one line it prints on stdout. Their stderr goes to a log file.
+//! Starting and stopping the backends the bench measures: our `dt-server`, the Python
+//! reference (`xtask/reference_backend.py` in the venv) and the RPC floor (`dt-bench-floor`),
+//! each in a process of its own whose port is read from the one line it prints on stdout. Their
+//! stderr goes to a log file.
 
 use anyhow::{Context, Result, bail};
 use std::fs::File;
@@ -15,6 +16,8 @@ use std::time::Duration;
 pub(crate) enum Backend {
     Ours,
     Reference,
+    /// A stateless server with canned replies: what the RPCs alone cost.
+    Floor,
 }
 
 impl Backend {
@@ -22,6 +25,16 @@ impl Backend {
         match self {
             Backend::Ours => "ours",
             Backend::Reference => "reference",
+            Backend::Floor => "floor",
+        }
+    }
+
+    /// What the driver must be told about this backend.
+    pub(crate) fn driver_args(self) -> &'static [&'static str] {
+        match self {
+            // It keeps no state to read results back from.
+            Backend::Floor => &["--floor"],
+            Backend::Ours | Backend::Reference => &[],
         }
     }
 }
@@ -32,6 +45,8 @@ pub(crate) struct Launcher {
     pub(crate) server: PathBuf,
     /// The venv's python and the launcher script, if the reference is run.
     pub(crate) reference: Option<(PathBuf, PathBuf)>,
+    /// The `dt-bench-floor` binary, if the floor is run.
+    pub(crate) floor: Option<PathBuf>,
     /// Where server logs go.
     pub(crate) log_dir: PathBuf,
 }
@@ -40,6 +55,7 @@ pub(crate) struct Launcher {
 pub(crate) struct Server {
     child: Child,
     pub(crate) port: u16,
+    pub(crate) backend: Backend,
 }
 
 impl Server {
@@ -60,11 +76,11 @@ impl Drop for Server {
 }
 
 impl Launcher {
-    /// Starts `backend` (with a raised history limit if given) and waits for its port.
+    /// Starts `backend` with `args` added to its command line and waits for its port.
     pub(crate) fn start(
         &self,
         backend: Backend,
-        max_history: Option<usize>,
+        args: &[String],
         log_name: &str,
     ) -> Result<Server> {
         let mut command = match backend {
@@ -82,10 +98,14 @@ impl Launcher {
                 c.arg(script);
                 c
             }
+            Backend::Floor => {
+                let floor = self.floor.as_ref().context("the RPC floor is not set up")?;
+                let mut c = Command::new(floor);
+                c.args(["--port", "0"]);
+                c
+            }
         };
-        if let Some(size) = max_history {
-            command.args(["--max-history-size", &size.to_string()]);
-        }
+        command.args(args);
         let log = self.log_dir.join(format!("{log_name}.log"));
         let log_file =
             File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
@@ -96,7 +116,11 @@ impl Launcher {
             .spawn()
             .with_context(|| format!("cannot start the {} backend", backend.name()))?;
         match read_port(&mut child) {
-            Ok(port) => Ok(Server { child, port }),
+            Ok(port) => Ok(Server {
+                child,
+                port,
+                backend,
+            }),
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();

@@ -1,6 +1,7 @@
 //! The bench's output: the side-by-side table (ours, the reference, and their ratio per
-//! workload), the scale table (ours only), and the targets with whether each was met, all as
-//! markdown.
+//! workload; for open-loop hello also the RPC floor and ours/floor), the scale table (ours
+//! only), and the targets with whether each was met, all as markdown. Every run shows how many
+//! duplicate dispatches its workers received.
 
 use super::driver::Outcome;
 use super::server::Backend;
@@ -55,6 +56,7 @@ fn mb(kb: Option<u64>) -> Option<f64> {
 
 fn verdict(o: Option<&Outcome>) -> String {
     match o {
+        Some(o) if o.ok && !o.verified => "ok (no state to read back)".to_owned(),
         Some(o) if o.ok => "ok".to_owned(),
         Some(o) => format!("FAILED ({}/{} done, {} errors)", o.completed, o.n, o.errors),
         None => "FAILED (no result)".to_owned(),
@@ -74,28 +76,46 @@ fn metrics(o: Option<&Outcome>) -> [Option<f64>; 6] {
     ]
 }
 
-/// The side-by-side table: per workload, a row for ours, the reference, and ours/reference.
+fn duplicates(o: Option<&Outcome>) -> String {
+    count(o.map(|o| o.duplicates as u64))
+}
+
+/// The side-by-side table: per workload, a row for ours, the reference, and ours/reference,
+/// then the floor and ours/floor where the floor ran.
 pub(crate) fn side_by_side(rows: &[Row], keys: &[(String, String)]) -> String {
     let mut t = String::new();
-    t.push_str("| workload | backend | orch/s | p50 ms | p99 ms | server CPU ms/orch | server peak RSS MB | driver CPU ms/orch | result |\n");
-    t.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+    t.push_str("| workload | backend | orch/s | p50 ms | p99 ms | server CPU ms/orch | server peak RSS MB | driver CPU ms/orch | dup. dispatches | result |\n");
+    t.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (key, label) in keys {
         let ours = find(rows, key, Backend::Ours);
-        let reference = find(rows, key, Backend::Reference);
-        for (name, o, first) in [("ours", ours, true), ("reference", reference, false)] {
-            let m = metrics(o);
-            let cells: Vec<String> = m.iter().map(|x| opt(*x)).collect();
+        let floor_ran = rows
+            .iter()
+            .any(|r| &r.key == key && r.backend == Backend::Floor);
+        let mut line = |name: &str, o: Option<&Outcome>, first: bool| {
+            let cells: Vec<String> = metrics(o).iter().map(|x| opt(*x)).collect();
             let _ = writeln!(
                 t,
-                "| {} | {name} | {} | {} |",
+                "| {} | {name} | {} | {} | {} |",
                 if first { label.as_str() } else { "" },
                 cells.join(" | "),
+                duplicates(o),
                 verdict(o)
             );
+        };
+        let reference = find(rows, key, Backend::Reference);
+        line("ours", ours, true);
+        line("reference", reference, false);
+        let mut ratios = vec![("ours/ref", reference)];
+        if floor_ran {
+            let floor = find(rows, key, Backend::Floor);
+            line("floor", floor, false);
+            ratios.push(("ours/floor", floor));
         }
-        let (a, b) = (metrics(ours), metrics(reference));
-        let cells: Vec<String> = a.iter().zip(&b).map(|(x, y)| ratio(*x, *y)).collect();
-        let _ = writeln!(t, "| | ours/ref | {} | |", cells.join(" | "));
+        for (name, other) in ratios {
+            let (a, b) = (metrics(ours), metrics(other));
+            let cells: Vec<String> = a.iter().zip(&b).map(|(x, y)| ratio(*x, *y)).collect();
+            let _ = writeln!(t, "| | {name} | {} | | |", cells.join(" | "));
+        }
     }
     t
 }
@@ -167,7 +187,9 @@ fn scale_summary(key: &str, o: &Outcome) -> String {
 
 /// The scale table (ours only).
 pub(crate) fn scale(rows: &[Row]) -> String {
-    let mut t = String::from("| measurement (ours) | result | check |\n|---|---|---|\n");
+    let mut t = String::from(
+        "| measurement (ours) | result | dup. dispatches | check |\n|---|---|---:|---|\n",
+    );
     for r in rows.iter().filter(|r| r.key.starts_with("scale-")) {
         let summary = r
             .outcome
@@ -175,8 +197,9 @@ pub(crate) fn scale(rows: &[Row]) -> String {
             .map_or_else(String::new, |o| scale_summary(&r.key, o));
         let _ = writeln!(
             t,
-            "| {} | {summary} | {} |",
+            "| {} | {summary} | {} | {} |",
             r.label,
+            duplicates(r.outcome.as_ref()),
             verdict(r.outcome.as_ref())
         );
     }
@@ -212,6 +235,19 @@ pub(crate) fn targets(rows: &[Row]) -> String {
             opt(cpu_ratio.map(|r| 1.0 / r))
         ),
         cpu_ratio.map(|r| r <= 0.05),
+    );
+    let floor_cpu = find(rows, "hello-open", Backend::Floor).and_then(Outcome::cpu_per_instance);
+    let above_floor = cpu.zip(floor_cpu).filter(|(_, f)| *f > 0.0);
+    line(
+        "server CPU per hello orchestration over the RPC floor's (no target: the headroom)",
+        format!(
+            "{} vs {} ms = {}× the floor; the floor's RPCs are {}% of ours",
+            opt(cpu),
+            opt(floor_cpu),
+            opt(above_floor.map(|(a, f)| a / f)),
+            opt(above_floor.map(|(a, f)| f / a * 100.0)),
+        ),
+        None,
     );
     for (key, name) in [("hello-open", "hello"), ("sequence-open", "sequence")] {
         let a = ours(key).map(|o| o.throughput);
