@@ -143,19 +143,22 @@ impl Shape {
             Shape::Sequence { len } => chain(i, len, "inc", scheduled, &results),
             Shape::Fanout { width } => fanout(i, width, scheduled, &results),
             Shape::Timer { delay_secs } => {
-                let fired = past.iter().chain(new).find_map(|e| match &e.event_type {
-                    Some(EventType::TimerFired(f)) if f.timer_id == 1 => Some((e, f)),
+                let fired = events().find_map(|e| match e {
+                    EventType::TimerFired(f) if f.timer_id == 1 => Some(f),
                     _ => None,
                 });
                 let created = past
                     .iter()
                     .any(|e| matches!(e.event_type, Some(EventType::TimerCreated(_))));
-                if let Some((event, fired)) = fired {
+                if let Some(fired) = fired {
                     let fire_at = fired.fire_at.ok_or("timerFired has no fireAt")?;
-                    if event.timestamp.is_some_and(|t| earlier(t, fire_at)) {
+                    // The orchestration's time on waking (what an SDK's orchestration reads as
+                    // the current time) must not be before the time it waited for.
+                    let woke = now(new)?;
+                    if earlier(woke, fire_at) {
                         return Err(format!(
-                            "the timer fired at {:?}, before its fireAt {fire_at:?}",
-                            event.timestamp
+                            "the timer woke the orchestration at {woke:?}, before its fireAt \
+                             {fire_at:?}"
                         ));
                     }
                     Ok(done(complete(2, Some(timer_output(i, fire_at)))))
