@@ -1,12 +1,16 @@
 //! The Durable Task sidecar gRPC service over any [`dt_store::Store`], and [`serve`], which
 //! runs it on listeners the caller bound (so tests can bind port 0 first and know the port);
-//! [`serve_service`] runs any implementation of the service with the same transport settings.
+//! [`serve_service`] runs any implementation of the service with the same transport settings;
+//! [`bind`] binds listeners, and [`cli`] is the `dt-server` command line.
 
+pub mod cli;
 mod convert;
 mod deadline;
+mod listen;
 mod service;
 mod status;
 
+pub use listen::{BindError, bind};
 pub use service::SidecarService;
 
 use dt_proto::task_hub_sidecar_service_server::{

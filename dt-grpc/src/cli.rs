@@ -1,0 +1,125 @@
+//! The `dt-server` command line: its options, the runtime they ask for, and serving until a
+//! shutdown future resolves. The Rust binary and the Python package's `dt-server` console script
+//! both run this, so their options cannot drift; each brings only its own shutdown trigger
+//! (OS signals in the binary, Python's signal handling in the console script).
+
+use crate::listen::{BindError, bind};
+use clap::Parser;
+use dt_store::{MemoryStore, StoreConfig};
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A Durable Task sidecar (gRPC) server that keeps everything in memory.
+#[derive(Parser, Debug)]
+#[command(name = "dt-server", version, about)]
+pub struct Args {
+    /// Host to listen on; `localhost` means both 127.0.0.1 and ::1.
+    #[arg(long, default_value = "localhost")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free port (printed on stdout).
+    #[arg(long, default_value_t = 4001)]
+    pub port: u16,
+    /// Most history events one orchestration execution may hold.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_history_size: usize,
+    /// Seconds a worker may hold a work item without completing it before it is redelivered.
+    #[arg(long, default_value_t = 300)]
+    pub lease_seconds: u64,
+    /// Wire shape of entity work items: `v2` (entityRequestV2, as the Python reference
+    /// sends) or `v1` (entityRequest). The Python and JavaScript workers accept both.
+    #[arg(long, default_value = "v2", value_parser = ["v1", "v2"])]
+    pub entity_work_items: String,
+    /// Runtime threads serving requests; 1 (the default) is the cheapest per request.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The tokio runtime could not be built.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    /// No listener could be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The listening line could not be written.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
+    /// The server failed while serving.
+    #[error(transparent)]
+    Serve(#[from] crate::ServeError),
+}
+
+impl Args {
+    /// The runtime the options ask for. One thread by default: the store is one mutex, and one
+    /// thread serves thousands of orchestrations a second at the lowest CPU per orchestration
+    /// (no cross-thread wake-ups).
+    pub fn runtime(&self) -> Result<tokio::runtime::Runtime, CliError> {
+        if self.threads <= 1 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(self.threads)
+                .enable_all()
+                .build()
+        }
+        .map_err(CliError::Runtime)
+    }
+
+    /// The store settings the options ask for.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            max_history_size: self.max_history_size,
+            lease_duration: Duration::from_secs(self.lease_seconds),
+            entity_work_item_format: if self.entity_work_items == "v1" {
+                dt_core::EntityWorkItemFormat::V1
+            } else {
+                dt_core::EntityWorkItemFormat::V2
+            },
+            ..StoreConfig::default()
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Does nothing if the process already
+/// has a subscriber (a second console-script run in one Python process).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Binds, prints `dt-server listening on <host>:<port>` (the one stdout line, which scripts
+/// and test fixtures read the port from), and serves an in-memory store until `shutdown`
+/// resolves.
+pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Result<(), CliError> {
+    let listeners = bind(&args.host, args.port).await?;
+    let port = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(args.port, |a| a.port());
+    for l in &listeners {
+        if let Ok(addr) = l.local_addr() {
+            tracing::info!(%addr, "listening");
+        }
+    }
+    let store = Arc::new(MemoryStore::new(args.store_config()));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "dt-server listening on {}:{}", args.host, port).map_err(CliError::Stdout)?;
+    out.flush().map_err(CliError::Stdout)?;
+    drop(out);
+    crate::serve(listeners, store, crate::ServeOptions::default(), async {
+        shutdown.await;
+        tracing::info!("shutting down");
+    })
+    .await?;
+    Ok(())
+}
