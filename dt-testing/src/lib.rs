@@ -14,7 +14,7 @@
 use dt_store::{MemoryStore, Store, StoreConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -22,19 +22,14 @@ use tokio::task::JoinHandle;
 #[derive(Debug, thiserror::Error)]
 pub enum TestBackendError {
     /// The port could not be bound.
-    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
-    Bind {
-        /// The port asked for.
-        port: u16,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] dt_grpc::BindError),
 }
 
 /// Options for [`TestBackend::start`]; the default is an ephemeral port with default settings.
 #[derive(Clone, Debug, Default)]
 pub struct TestBackendOptions {
-    /// Port on 127.0.0.1; 0 picks a free one.
+    /// Port on the loopback addresses (127.0.0.1 and ::1); 0 picks a free one.
     pub port: u16,
     /// Store tunables (history limit, lease duration, abandon delay).
     pub store: StoreConfig,
@@ -44,10 +39,8 @@ pub struct TestBackendOptions {
 
 /// A running in-memory backend. Dropping it shuts the server down.
 pub struct TestBackend {
-    addr: SocketAddr,
+    server: Server,
     store: Arc<MemoryStore>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 /// Starts a backend on `port` (0 = any free port) with default settings.
@@ -80,52 +73,24 @@ impl TestBackend {
     /// Binds first, then serves in a background task, so the address is known and reachable
     /// when this returns.
     pub async fn start(options: TestBackendOptions) -> Result<Self, TestBackendError> {
-        let listener = TcpListener::bind(("127.0.0.1", options.port))
-            .await
-            .map_err(|source| TestBackendError::Bind {
-                port: options.port,
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| TestBackendError::Bind {
-                port: options.port,
-                source,
-            })?;
         let store = Arc::new(MemoryStore::new(options.store));
-        let (tx, rx) = oneshot::channel::<()>();
-        let dyn_store: Arc<dyn Store> = store.clone();
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = rx.await;
-            };
-            if let Err(err) =
-                dt_grpc::serve(vec![listener], dyn_store, options.serve, shutdown).await
-            {
-                tracing::error!(%err, "test backend stopped with an error");
-            }
-        });
-        Ok(Self {
-            addr,
-            store,
-            shutdown: Some(tx),
-            task: Some(task),
-        })
+        let server = Server::start(store.clone(), options.port, options.serve).await?;
+        Ok(Self { server, store })
     }
 
     /// `http://127.0.0.1:<port>`, ready for a tonic client.
     pub fn address(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.socket_addr())
     }
 
-    /// The bound socket address.
+    /// The bound IPv4 socket address.
     pub fn socket_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.socket_addr()
     }
 
     /// The port (useful when 0 was asked for).
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.server.socket_addr().port()
     }
 
     /// Forgets every instance and queued item; connected workers stay connected.
@@ -135,11 +100,85 @@ impl TestBackend {
     }
 
     /// Shuts the server down and waits until it has stopped.
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+/// A server over a store its caller owns, on the loopback addresses: the start-up every
+/// in-process backend shares ([`TestBackend`] here, the Python package's backend, which keeps
+/// its store across stop and start as the Python SDK's does). Dropping it shuts it down.
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds 127.0.0.1 and ::1 on `port` (0 = any free port) like `dt-server`, then serves
+    /// `store` in a background task of the current runtime; the port is reachable when this
+    /// returns.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        port: u16,
+        serve: dt_grpc::ServeOptions,
+    ) -> Result<Self, TestBackendError> {
+        let listeners = dt_grpc::bind("localhost", port).await?;
+        let addr = listeners
+            .first()
+            .map(tokio::net::TcpListener::local_addr)
+            .transpose()
+            .map_err(|source| dt_grpc::BindError::Listen {
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                source,
+            })?
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], port)));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if let Err(err) = dt_grpc::serve(listeners, store, serve, shutdown).await {
+                tracing::error!(%err, "in-process server stopped with an error");
+            }
+        });
+        Ok(Self {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The bound IPv4 socket address.
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shuts the server down and waits until every connection has closed.
     pub async fn stop(mut self) {
         self.signal_stop();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+
+    /// Shuts the server down: the listeners close at once (the port is free when this
+    /// returns), work-item streams and long waits end, and connections get up to `grace` to
+    /// finish the calls in flight. Returns whether they all did; if not, the server task is
+    /// cancelled, and the connections left end with the runtime that runs them.
+    pub async fn stop_within(mut self, grace: Duration) -> bool {
+        self.signal_stop();
+        let Some(mut task) = self.task.take() else {
+            return true;
+        };
+        // Let the server task see the signal (and end streams and waits) before the grace runs.
+        tokio::task::yield_now().await;
+        if tokio::time::timeout(grace, &mut task).await.is_ok() {
+            return true;
+        }
+        task.abort();
+        let _ = task.await;
+        false
     }
 
     fn signal_stop(&mut self) {
@@ -149,7 +188,7 @@ impl TestBackend {
     }
 }
 
-impl Drop for TestBackend {
+impl Drop for Server {
     fn drop(&mut self) {
         self.signal_stop();
     }

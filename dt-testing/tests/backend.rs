@@ -5,7 +5,11 @@ use dt_proto::orchestrator_action::OrchestratorActionType;
 use dt_proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
 use dt_proto::work_item::Request as Item;
 use dt_proto::*;
-use dt_testing::{TestBackend, create_test_backend, create_test_backend_with_history_limit};
+use dt_store::{MemoryStore, Store};
+use dt_testing::{
+    Server, TestBackend, create_test_backend, create_test_backend_with_history_limit,
+};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
@@ -175,5 +179,46 @@ async fn history_limit_fails_the_orchestration_instead_of_wedging_it() -> TestRe
         "{}",
         details.error_message
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_stops_promptly_with_a_worker_connected_and_restarts_on_the_same_store() -> TestResult
+{
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Default::default()));
+    let server = Server::start(store.clone(), 0, Default::default()).await?;
+    let port = server.socket_addr().port();
+    let mut c = TaskHubSidecarServiceClient::connect(format!("http://127.0.0.1:{port}")).await?;
+    let id = start(&mut c, "kept").await?;
+    // A worker's stream stays open across the stop: the server ends it rather than waiting.
+    let mut stream = c
+        .get_work_items(GetWorkItemsRequest::default())
+        .await?
+        .into_inner();
+    assert!(
+        server.stop_within(WAIT).await,
+        "connections did not drain within the grace"
+    );
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the work-item stream outlived the server");
+
+    // The port is free at once, and a new server on the same store still knows the instance.
+    let again = Server::start(store, port, Default::default()).await?;
+    assert_eq!(again.socket_addr().port(), port);
+    let mut c = TaskHubSidecarServiceClient::connect(format!("http://127.0.0.1:{port}")).await?;
+    let got = c
+        .get_instance(GetInstanceRequest {
+            instance_id: id,
+            get_inputs_and_outputs: false,
+        })
+        .await?
+        .into_inner();
+    assert!(got.exists);
+    // With no grace the client's connection is cut, and the port is free all the same.
+    let _ = again.stop_within(Duration::ZERO).await;
+    std::net::TcpListener::bind(("127.0.0.1", port))?;
     Ok(())
 }
