@@ -1,0 +1,28 @@
+"""Type stubs for the native module (Rust, PyO3). Use `durabletask_rs.testing` instead."""
+
+from typing import Optional
+
+__version__: str
+
+class Backend:
+    """The in-process server behind `InMemoryOrchestrationBackend`."""
+
+    def __init__(self, *, max_history_size: int, port: int) -> None:
+        """Checks the options (TypeError, ValueError); starts nothing."""
+    def start(self) -> int:
+        """Binds and serves; returns the bound port. Returns it without doing anything when
+        already running. Raises OSError (with errno) when the port cannot be bound."""
+    def stop(self, grace: Optional[float] = None) -> None:
+        """Stops serving; the port is free when this returns. Does nothing when stopped."""
+    def reset(self) -> None:
+        """Forgets every instance, entity and queued work item, running or not."""
+    @property
+    def port(self) -> int:
+        """The bound port (the last one after stop()), or the configured one before start()."""
+    @property
+    def running(self) -> bool:
+        """Whether a server is running."""
+
+def run_server(argv: list[str]) -> int:
+    """The `dt-server` command: parses argv like the Rust binary and serves until a Python
+    signal handler raises (the server is stopped first). Returns the exit code."""

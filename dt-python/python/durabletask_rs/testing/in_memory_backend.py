@@ -1,0 +1,149 @@
+"""The in-process backend: the same names, signatures, defaults and behaviour as the SDK's
+`durabletask.testing.in_memory_backend`, served by the Rust server on a thread of its own.
+
+Differences a test may notice, all additions:
+- `port=0` picks a free port at the first start (later starts reuse it); `.port` and
+  `.address` say which.
+- The backend is a context manager (`with InMemoryOrchestrationBackend(port=0) as b:`).
+- Bad arguments raise at once: `TypeError` for a non-int, `ValueError` for
+  `max_history_size < 1` or a port outside 0..65535, and `start()` raises `OSError` (errno
+  `EADDRINUSE`, message naming the port) when the port is taken.
+- `start()` on a running backend and `stop()` on a stopped one do nothing.
+- Backends still running when the interpreter exits are stopped then.
+"""
+
+import atexit
+import logging
+import weakref
+from typing import Any, Optional
+
+from durabletask_rs import _native
+
+_logger = logging.getLogger(__name__)
+
+# Backends that may be running, stopped at interpreter exit so their ports close in order.
+_live: "weakref.WeakSet[InMemoryOrchestrationBackend]" = weakref.WeakSet()
+
+
+class InMemoryOrchestrationBackend:
+    """
+    In-process backend for durable orchestrations suitable for testing.
+
+    All state (instances, histories, entities, queued work) lives in memory in the Rust
+    server, which runs on its own thread inside this process and never holds the GIL while it
+    works. `stop()` keeps the state (a later `start()` serves it again); `reset()` clears it.
+    """
+
+    def __init__(self, max_history_size: int = 10000, port: int = 50051):
+        """
+        Creates a new in-memory backend; nothing listens until `start()`.
+
+        Args:
+            max_history_size: Maximum number of history events per orchestration (default
+                10000); an orchestration that grows past it fails.
+            port: Port to listen on for gRPC connections (default 50051); 0 picks a free
+                port at the first start, which later starts reuse.
+
+        Raises:
+            TypeError: an argument is not an int.
+            ValueError: `max_history_size` is below 1, or `port` is outside 0..65535.
+        """
+        self._native = _native.Backend(max_history_size=max_history_size, port=port)
+        _live.add(self)
+
+    def start(self) -> str:
+        """
+        Starts the gRPC server on the configured port (127.0.0.1 and ::1).
+
+        The port is bound when this returns. On a running backend this does nothing but
+        return the address.
+
+        Returns:
+            The address the server is listening on (e.g., "localhost:50051")
+
+        Raises:
+            OSError: the port cannot be bound (e.g. errno EADDRINUSE); the message names it.
+        """
+        port = self._native.start()
+        _logger.info("In-memory backend started on port %d", port)
+        return f"localhost:{port}"
+
+    def stop(self, grace: Optional[float] = None) -> None:
+        """
+        Stops the gRPC server; the port is free when this returns, and the state is kept.
+
+        Work-item streams and waits end at once. Calls in flight get up to `grace` seconds to
+        finish; with `grace=None` (the default) they are cancelled at once, as with
+        `grpc.Server.stop(None)`. Either way every connection is closed when this returns.
+        On a stopped backend this does nothing.
+
+        Args:
+            grace: Grace period in seconds for graceful shutdown
+        """
+        was_running = self._native.running
+        self._native.stop(grace)
+        if was_running:
+            _logger.info("In-memory backend stopped")
+
+    def reset(self) -> None:
+        """Resets the backend, clearing all state (instances, entities, queued work).
+
+        Works running or stopped; connected workers stay connected."""
+        self._native.reset()
+
+    @property
+    def port(self) -> int:
+        """The port: the bound one once started (kept after `stop()`, and bound again by the
+        next `start()`), the configured one before the first start (0: any free port)."""
+        return self._native.port
+
+    @property
+    def address(self) -> str:
+        """`"localhost:<port>"`, what `start()` returns."""
+        return f"localhost:{self.port}"
+
+    def __enter__(self) -> "InMemoryOrchestrationBackend":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self._native.running else "stopped"
+        return f"<InMemoryOrchestrationBackend {self.address} {state}>"
+
+
+def create_test_backend(port: int = 50051, max_history_size: int = 10000) -> InMemoryOrchestrationBackend:
+    """
+    Factory function to create and start an in-memory backend for testing.
+
+    Args:
+        port: Port to listen on for gRPC connections (default 50051; 0 picks a free port)
+        max_history_size: Maximum number of history events per orchestration (default 10000)
+
+    Returns:
+        A started InMemoryOrchestrationBackend instance
+
+    Example:
+        ```python
+        import pytest
+        from durabletask_rs.testing import create_test_backend
+
+        @pytest.fixture
+        def backend():
+            backend = create_test_backend(port=50051)
+            yield backend
+            backend.stop()
+            backend.reset()
+        ```
+    """
+    backend = InMemoryOrchestrationBackend(max_history_size=max_history_size, port=port)
+    backend.start()
+    return backend
+
+
+@atexit.register
+def _stop_all() -> None:
+    for backend in list(_live):
+        backend.stop()

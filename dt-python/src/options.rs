@@ -1,0 +1,101 @@
+//! The backend's options, checked once as they come in from Python. Adding an option (a clock
+//! mode, a store URL, an HTTP port) is a field here, filled in `from_python` and used in
+//! `store`/`serve`; the Python wrapper only passes it through.
+
+use crate::errors::Error;
+use dt_store::{MemoryStore, Store, StoreConfig};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a backend was created with.
+#[derive(Clone, Debug)]
+pub(crate) struct BackendOptions {
+    /// The port asked for; 0 picks a free one at the first start.
+    pub(crate) port: u16,
+    /// Most history events one orchestration execution may hold.
+    pub(crate) max_history_size: usize,
+}
+
+impl BackendOptions {
+    /// Checks the constructor's arguments: `TypeError` for a non-int, `ValueError` out of range.
+    pub(crate) fn from_python(
+        max_history_size: &Bound<'_, PyAny>,
+        port: &Bound<'_, PyAny>,
+    ) -> Result<Self, Error> {
+        let max_history_size = int_arg("max_history_size", max_history_size)?;
+        let max_history_size = usize::try_from(max_history_size)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                Error::InvalidValue(format!(
+                    "max_history_size must be at least 1, got {max_history_size}"
+                ))
+            })?;
+        let port = int_arg("port", port)?;
+        let port = u16::try_from(port).map_err(|_| {
+            Error::InvalidValue(format!("port must be between 0 and 65535, got {port}"))
+        })?;
+        Ok(Self {
+            port,
+            max_history_size,
+        })
+    }
+
+    /// A new empty store with these options.
+    pub(crate) fn store(&self) -> Arc<dyn Store> {
+        Arc::new(MemoryStore::new(StoreConfig {
+            max_history_size: self.max_history_size,
+            ..StoreConfig::default()
+        }))
+    }
+
+    /// The server settings.
+    pub(crate) fn serve(&self) -> dt_grpc::ServeOptions {
+        dt_grpc::ServeOptions::default()
+    }
+}
+
+/// `stop(grace)`: `None` is no grace; otherwise a finite number of seconds, not negative.
+pub(crate) fn grace(value: Option<&Bound<'_, PyAny>>) -> Result<Duration, Error> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(Duration::ZERO);
+    };
+    if value.is_instance_of::<PyBool>()
+        || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
+    {
+        return Err(Error::WrongType(format!(
+            "grace must be a number of seconds or None, not {}",
+            type_name(value)
+        )));
+    }
+    let seconds: f64 = value
+        .extract()
+        .map_err(|_| Error::InvalidValue("grace is out of range".to_owned()))?;
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        Error::InvalidValue(format!(
+            "grace must be a finite number of seconds, at least 0, got {seconds}"
+        ))
+    })
+}
+
+/// An `int` argument (a `bool` is refused: `port=True` is a mistake, not port 1).
+fn int_arg(name: &str, value: &Bound<'_, PyAny>) -> Result<i64, Error> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(Error::WrongType(format!(
+            "{name} must be an int, not {}",
+            type_name(value)
+        )));
+    }
+    value
+        .extract::<i64>()
+        .map_err(|_| Error::InvalidValue(format!("{name} is out of range: {value}")))
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+}
