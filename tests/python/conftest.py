@@ -1,7 +1,8 @@
 """pytest configuration for the Python SDK (durabletask 1.12.0) end-to-end tests of dt-server.
 
-`server` starts one backend per test module (`$DT_SERVER_BIN --port 0`, or the SDK's in-memory
-reference backend with DT_E2E_BACKEND=reference, where `fixes_reference` tests become xfail).
+`server` starts one backend per test module (`$DT_SERVER_BIN --port 0`; the durabletask_rs
+package in-process with DT_E2E_BACKEND=inprocess; or the SDK's in-memory reference backend with
+DT_E2E_BACKEND=reference, where `fixes_reference` tests become xfail).
 Helpers live in dt_e2e.py.
 """
 
@@ -13,12 +14,18 @@ import pytest
 
 from durabletask import client as dt_client
 
-from dt_e2e import USING_REFERENCE, ServerHandle, extra_server, new_client, server_binary
+from dt_e2e import (USING_INPROCESS, USING_REFERENCE, ServerHandle, extra_server, new_client,
+                    server_binary)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     if USING_REFERENCE:
         return "dt e2e backend: durabletask.testing in-memory reference backend (DT_E2E_BACKEND=reference)"
+    if USING_INPROCESS:
+        import durabletask_rs
+
+        return (f"dt e2e backend: durabletask_rs {durabletask_rs.__version__} in-process "
+                f"(DT_E2E_BACKEND=inprocess, {durabletask_rs.__file__})")
     return f"dt e2e backend: {server_binary()}"
 
 

@@ -2,6 +2,8 @@
 
 Configuration (environment):
 - DT_SERVER_BIN: path of the dt-server binary (default `<repo>/target/debug/dt-server`).
+- DT_E2E_BACKEND=inprocess: use the durabletask_rs package (our server inside this pytest
+  process, `durabletask_rs.testing.InMemoryOrchestrationBackend`) instead of the binary.
 - DT_E2E_BACKEND=reference: use the SDK's in-memory Python backend instead of dt-server.
 """
 
@@ -32,6 +34,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SERVER_BIN = REPO_ROOT / "target" / "debug" / "dt-server"
 BACKEND = os.environ.get("DT_E2E_BACKEND", "dt-server").strip().lower()
 USING_REFERENCE = BACKEND in ("reference", "py", "python")
+USING_INPROCESS = BACKEND in ("inprocess", "in-process")
+# Only the binary takes dt-server command-line options (e.g. --entity-work-items).
+USING_BINARY = not (USING_REFERENCE or USING_INPROCESS)
 
 # Generous waits so a slow CI machine does not flake; a passing test never waits this long.
 WAIT = 30.0
@@ -116,6 +121,17 @@ def _start_reference(max_history_size: int | None) -> ServerHandle:
     return ServerHandle(port=port, kind="reference", _backend=backend)
 
 
+def _start_inprocess(max_history_size: int | None) -> ServerHandle:
+    from durabletask_rs.testing import InMemoryOrchestrationBackend
+
+    kwargs: dict[str, Any] = {"port": 0}
+    if max_history_size is not None:
+        kwargs["max_history_size"] = max_history_size
+    backend = InMemoryOrchestrationBackend(**kwargs)
+    backend.start()
+    return ServerHandle(port=backend.port, kind="inprocess", _backend=backend)
+
+
 def _start_binary(max_history_size: int | None, extra_args: Sequence[str]) -> ServerHandle:
     binary = server_binary()
     if not binary.is_file():
@@ -177,9 +193,14 @@ def _start_binary(max_history_size: int | None, extra_args: Sequence[str]) -> Se
 
 
 def start_server(max_history_size: int | None = None, extra_args: Sequence[str] = ()) -> ServerHandle:
-    """Starts a backend of the configured kind on a free port; call `.stop()` when done."""
+    """Starts a backend of the configured kind on a free port; call `.stop()` when done.
+    `extra_args` are dt-server options: only the binary takes them (see USING_BINARY)."""
+    if extra_args and not USING_BINARY:
+        pytest.fail(f"dt-server options {list(extra_args)} need the binary backend", pytrace=False)
     if USING_REFERENCE:
         return _start_reference(max_history_size)
+    if USING_INPROCESS:
+        return _start_inprocess(max_history_size)
     return _start_binary(max_history_size, extra_args)
 
 

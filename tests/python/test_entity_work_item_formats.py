@@ -10,7 +10,7 @@ from durabletask import entities, task
 from durabletask import client as dt_client
 from durabletask import worker as dt_worker
 
-from dt_e2e import USING_REFERENCE, Status, complete, extra_server, new_client, uid, wait_until
+from dt_e2e import USING_BINARY, Status, complete, extra_server, new_client, uid, wait_until
 
 
 def tally(ctx: entities.EntityContext, value):
@@ -37,7 +37,7 @@ def use_tally(ctx: task.OrchestrationContext, key: str):
     return [after_add, failed, final]
 
 
-@pytest.mark.skipif(USING_REFERENCE, reason="the format switch is a dt-server option")
+@pytest.mark.skipif(not USING_BINARY, reason="the format switch is a dt-server option")
 @pytest.mark.parametrize("shape", ["v1", "v2"])
 def test_entities_run_from_either_work_item_shape(shape):
     with extra_server(extra_args=["--entity-work-items", shape]) as server:

@@ -9,6 +9,7 @@ mod cmd;
 mod descriptor;
 mod e2e;
 mod js;
+mod package;
 mod test;
 mod venv;
 

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the CI pipeline. Runs the steps in order, stops at the first failure,
 //! and ends with how long each step took.
 
-use crate::{bench, cmd, descriptor, e2e, js, venv};
+use crate::{bench, cmd, descriptor, e2e, js, package, venv};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,6 +24,10 @@ pub(crate) struct TestArgs {
     /// Skip the JavaScript SDK smoke test (tests/js, needs Node.js and npm).
     #[arg(long)]
     no_js: bool,
+    /// Skip the Python package (building and installing durabletask_rs, its tests, and the
+    /// end-to-end suite against it in-process).
+    #[arg(long)]
+    no_package: bool,
     /// Arguments for pytest, after `--` (e.g. `-- -k hello -x`).
     #[arg(last = true)]
     pytest_args: Vec<String>,
@@ -81,8 +85,21 @@ fn steps(root: &Path, args: &TestArgs, t: &mut Timings) -> Result<()> {
         })?;
         t.step(
             "pytest tests/python (DT_SERVER_BIN=target/debug/dt-server)",
-            || e2e::run(root, &python, &args.pytest_args),
+            || e2e::run(root, &python, &args.pytest_args, e2e::Mode::Binary),
         )?;
+        if !args.no_package {
+            t.step(
+                "durabletask_rs: maturin build + pip install into .venv",
+                || package::install(root, &python, package::Profile::Debug),
+            )?;
+            t.step("pytest dt-python/tests (the installed package)", || {
+                package::test(root, &python)
+            })?;
+            t.step(
+                "pytest tests/python (DT_E2E_BACKEND=inprocess: durabletask_rs in-process)",
+                || e2e::run(root, &python, &args.pytest_args, e2e::Mode::InProcess),
+            )?;
+        }
     }
     if !args.no_python && !args.no_js {
         t.step(
@@ -95,6 +112,12 @@ fn steps(root: &Path, args: &TestArgs, t: &mut Timings) -> Result<()> {
             "tiny bench (dt-bench against target/debug/dt-server)",
             || bench::tiny(root),
         )?;
+        if !args.no_python && !args.no_package {
+            t.step(
+                "tiny bench (Python test backends: durabletask_rs vs durabletask.testing)",
+                || bench::lifecycle::tiny(root, &python),
+            )?;
+        }
     }
     Ok(())
 }

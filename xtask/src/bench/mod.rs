@@ -6,6 +6,7 @@
 //! pipeline's smoke run of the same code at a tiny size, followed by the bench's self-tests.
 
 mod driver;
+pub(crate) mod lifecycle;
 mod machine;
 mod plan;
 mod selftest;
@@ -32,6 +33,9 @@ pub(crate) struct BenchArgs {
     /// Skip the scale measurements.
     #[arg(long)]
     no_scale: bool,
+    /// Skip the Python test backends' create/start/stop and reset() (durabletask_rs vs the SDK's).
+    #[arg(long)]
+    no_python_backends: bool,
 }
 
 /// Runs the bench and prints the tables (also written to `target/xtask/bench/results.md`).
@@ -105,6 +109,15 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         out.push('\n');
         out.push_str(&table::scale(&rows));
     }
+    let python_backends =
+        (!args.no_python_backends).then(|| lifecycle::section(&root, size, !args.no_reference));
+    if let Some(section) = &python_backends {
+        out.push('\n');
+        match section {
+            Ok(table) => out.push_str(table),
+            Err(e) => out.push_str(&format!("Python test backends: FAILED ({e:#})\n")),
+        }
+    }
     out.push('\n');
     out.push_str(&table::targets(&rows));
     println!("\n{out}");
@@ -112,7 +125,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     if let Err(e) = std::fs::write(&file, &out) {
         eprintln!("warning: cannot write {}: {e}", file.display());
     }
-    fail_on_wrong_results(&rows)
+    fail_on_wrong_results(&rows)?;
+    python_backends.transpose().map(|_| ())
 }
 
 /// The test pipeline's smoke run: every workload and scale measurement at a tiny size against

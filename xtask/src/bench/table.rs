@@ -22,7 +22,7 @@ fn find<'a>(rows: &'a [Row], key: &str, backend: Backend) -> Option<&'a Outcome>
 }
 
 /// Three significant digits (or an integer when large).
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     let a = x.abs();
     if a >= 100.0 {
         format!("{x:.0}")
@@ -43,7 +43,7 @@ fn count(x: Option<u64>) -> String {
     x.map_or_else(|| "–".to_owned(), |x| x.to_string())
 }
 
-fn ratio(ours: Option<f64>, reference: Option<f64>) -> String {
+pub(crate) fn ratio(ours: Option<f64>, reference: Option<f64>) -> String {
     match (ours, reference) {
         (Some(a), Some(b)) if b > 0.0 => format!("{}×", num(a / b)),
         _ => "–".to_owned(),
