@@ -85,3 +85,15 @@ def test_no_runtime_dependency_on_the_sdk():
     assert not requires("durabletask-rs")
     source = inspect.getsource(our_module)
     assert "import durabletask\n" not in source and "from durabletask." not in source
+
+
+def test_the_quickstart_copy_changes_only_the_import():
+    """test_sdk_quickstart.py is the SDK's Quick Start with one import changed: the only line
+    that names durabletask_rs is that import (and the docstring that says so)."""
+    from pathlib import Path
+
+    source = (Path(__file__).with_name("test_sdk_quickstart.py")).read_text()
+    code = source.split('"""', 2)[2]  # past the module docstring
+    lines = [line for line in code.splitlines() if "durabletask_rs" in line]
+    assert lines == ["from durabletask_rs.testing import create_test_backend"
+                     "  # was: from durabletask.testing import ..."]
