@@ -67,9 +67,13 @@ impl Backend {
     #[pyo3(signature = (grace=None))]
     fn stop(&self, py: Python<'_>, grace: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let grace = options::grace(grace)?;
-        py.detach(|| match self.state().running.take() {
-            Some(running) => running.stop(grace),
-            None => Ok(()),
+        py.detach(|| {
+            // Held through the stop, so a concurrent start() waits until the port is free.
+            let mut state = self.state();
+            match state.running.take() {
+                Some(running) => running.stop(grace),
+                None => Ok(()),
+            }
         })?;
         Ok(())
     }
