@@ -9,6 +9,7 @@ use crate::options::{self, BackendOptions};
 use crate::server::{self, RunningServer};
 use dt_store::Store;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The native backend (see the Python class for the documented behaviour).
@@ -34,9 +35,9 @@ impl Backend {
 #[pymethods]
 impl Backend {
     #[new]
-    #[pyo3(signature = (*, max_history_size, port))]
-    fn new(max_history_size: &Bound<'_, PyAny>, port: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let options = BackendOptions::from_python(max_history_size, port)?;
+    #[pyo3(signature = (**options))]
+    fn new(options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let options = BackendOptions::from_python(options)?;
         Ok(Self {
             store: options.store(),
             state: Mutex::new(State {

@@ -1,11 +1,11 @@
 //! The backend's options, checked once as they come in from Python. Adding an option (a clock
-//! mode, a store URL, an HTTP port) is a field here, filled in `from_python` and used in
-//! `store`/`serve`; the Python wrapper only passes it through.
+//! mode, a store URL, an HTTP port) is a field here, read in `from_python` and used in
+//! `store`/`serve`; the Python wrapper only passes its keyword argument through.
 
 use crate::errors::Error;
 use dt_store::{MemoryStore, Store, StoreConfig};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,12 +19,12 @@ pub(crate) struct BackendOptions {
 }
 
 impl BackendOptions {
-    /// Checks the constructor's arguments: `TypeError` for a non-int, `ValueError` out of range.
-    pub(crate) fn from_python(
-        max_history_size: &Bound<'_, PyAny>,
-        port: &Bound<'_, PyAny>,
-    ) -> Result<Self, Error> {
-        let max_history_size = int_arg("max_history_size", max_history_size)?;
+    /// Checks the constructor's keyword arguments: `TypeError` for a missing, unknown or
+    /// non-int one, `ValueError` for a value out of range.
+    pub(crate) fn from_python(kwargs: Option<&Bound<'_, PyDict>>) -> Result<Self, Error> {
+        // The dict is the call's own (**kwargs), so reading it empties it.
+        let mut kwargs = Kwargs(kwargs.cloned());
+        let max_history_size = int_arg("max_history_size", &kwargs.take("max_history_size")?)?;
         let max_history_size = usize::try_from(max_history_size)
             .ok()
             .filter(|n| *n >= 1)
@@ -33,10 +33,11 @@ impl BackendOptions {
                     "max_history_size must be at least 1, got {max_history_size}"
                 ))
             })?;
-        let port = int_arg("port", port)?;
+        let port = int_arg("port", &kwargs.take("port")?)?;
         let port = u16::try_from(port).map_err(|_| {
             Error::InvalidValue(format!("port must be between 0 and 65535, got {port}"))
         })?;
+        kwargs.finish()?;
         Ok(Self {
             port,
             max_history_size,
@@ -57,10 +58,41 @@ impl BackendOptions {
     }
 }
 
-/// `stop(grace)`: `None` is no grace; otherwise a finite number of seconds, not negative.
+/// The keyword arguments not read yet.
+struct Kwargs<'py>(Option<Bound<'py, PyDict>>);
+
+impl<'py> Kwargs<'py> {
+    /// Removes and returns a required argument.
+    fn take(&mut self, name: &str) -> Result<Bound<'py, PyAny>, Error> {
+        let missing = || Error::WrongType(format!("missing option {name}"));
+        let dict = self.0.as_ref().ok_or_else(missing)?;
+        let value = dict.get_item(name).ok().flatten().ok_or_else(missing)?;
+        let _ = dict.del_item(name);
+        Ok(value)
+    }
+
+    /// Fails on any argument left: an option the native module does not know.
+    fn finish(self) -> Result<(), Error> {
+        match self.0.and_then(|d| d.keys().iter().next()) {
+            Some(name) => Err(Error::WrongType(format!("unexpected option {name}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How long `stop()` (grace `None`) lets connections close. Work-item streams and waits end
+/// at once on shutdown, so connections normally close within a round trip: the HTTP/2 GOAWAY
+/// handshake, which tells each client (the SDK's gRPC channels, which share connections across
+/// clients) not to send on that connection again before the next server takes the port.
+/// Cutting connections instead leaves a client that has not yet noticed to fail its next call
+/// with UNAVAILABLE (broken pipe). The bound only matters for a client that stops reading.
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(1);
+
+/// `stop(grace)`: `None` is [`DEFAULT_GRACE`]; otherwise a finite number of seconds, not
+/// negative (0 cuts the connections at once).
 pub(crate) fn grace(value: Option<&Bound<'_, PyAny>>) -> Result<Duration, Error> {
     let Some(value) = value.filter(|v| !v.is_none()) else {
-        return Ok(Duration::ZERO);
+        return Ok(DEFAULT_GRACE);
     };
     if value.is_instance_of::<PyBool>()
         || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())

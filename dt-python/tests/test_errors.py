@@ -66,3 +66,12 @@ def test_bad_grace(grace, error):
         assert "running" in repr(backend)
     finally:
         backend.stop()
+
+
+def test_the_native_layer_refuses_options_it_does_not_know():
+    from durabletask_rs import _native
+
+    with pytest.raises(TypeError, match="unexpected option time_skipping"):
+        _native.Backend(max_history_size=10, port=0, time_skipping=True)
+    with pytest.raises(TypeError, match="missing option port"):
+        _native.Backend(max_history_size=10)

@@ -8,12 +8,14 @@ class Backend:
     """The in-process server behind `InMemoryOrchestrationBackend`."""
 
     def __init__(self, *, max_history_size: int, port: int) -> None:
-        """Checks the options (TypeError, ValueError); starts nothing."""
+        """Checks the options (TypeError for a missing, unknown or non-int one, ValueError for
+        a value out of range); starts nothing."""
     def start(self) -> int:
         """Binds and serves; returns the bound port. Returns it without doing anything when
         already running. Raises OSError (with errno) when the port cannot be bound."""
     def stop(self, grace: Optional[float] = None) -> None:
-        """Stops serving; the port is free when this returns. Does nothing when stopped."""
+        """Stops serving; connections get up to `grace` seconds (None: 1) to close, then are
+        cut; the port is free when this returns. Does nothing when stopped."""
     def reset(self) -> None:
         """Forgets every instance, entity and queued work item, running or not."""
     @property

@@ -72,9 +72,11 @@ class InMemoryOrchestrationBackend:
         """
         Stops the gRPC server; the port is free when this returns, and the state is kept.
 
-        Work-item streams and waits end at once. Calls in flight get up to `grace` seconds to
-        finish; with `grace=None` (the default) they are cancelled at once, as with
-        `grpc.Server.stop(None)`. Either way every connection is closed when this returns.
+        Work-item streams and waits end at once, with UNAVAILABLE. Connections then get up to
+        `grace` seconds (None: 1 second) to finish the calls in flight and close; they normally
+        close within milliseconds, after telling each client (HTTP/2 GOAWAY) not to reuse
+        them, so the next backend on the same port gets fresh connections. Whatever is left
+        then is cut (`grace=0` cuts at once). Every connection is closed when this returns.
         On a stopped backend this does nothing.
 
         Args:
