@@ -34,6 +34,12 @@ pub struct Args {
     /// Runtime threads serving requests; 1 (the default) is the cheapest per request.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// TLS and bearer tokens.
+    #[command(flatten)]
+    pub security: dt_security::SecurityArgs,
+    /// Limits on messages, streams, connections and waits.
+    #[command(flatten)]
+    pub limits: dt_security::LimitArgs,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -45,6 +51,12 @@ pub enum CliError {
     /// No listener could be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The TLS certificate or the token file could not be loaded.
+    #[error(transparent)]
+    Security(#[from] dt_security::SecurityError),
+    /// The SIGHUP handler (certificate reload) could not be installed.
+    #[error("cannot install the SIGHUP handler: {0}")]
+    Signal(std::io::Error),
     /// The listening line could not be written.
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
@@ -101,22 +113,34 @@ pub fn init_logging() {
 /// and test fixtures read the port from), and serves an in-memory store until `shutdown`
 /// resolves.
 pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Result<(), CliError> {
+    let security = args.security.load()?;
     let listeners = bind(&args.host, args.port).await?;
     let port = listeners
         .first()
         .and_then(|l| l.local_addr().ok())
         .map_or(args.port, |a| a.port());
-    for l in &listeners {
-        if let Ok(addr) = l.local_addr() {
-            tracing::info!(%addr, "listening");
-        }
+    let addrs: Vec<_> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    for addr in &addrs {
+        tracing::info!(
+            %addr,
+            tls = security.tls.is_some(),
+            auth = security.tokens.is_enabled(),
+            "listening"
+        );
     }
+    dt_security::warn_if_open("gRPC", &addrs, &security.tokens);
+    security.reload_on_sighup().map_err(CliError::Signal)?;
     let store = Arc::new(MemoryStore::new(args.store_config()));
     let mut out = std::io::stdout().lock();
     writeln!(out, "dt-server listening on {}:{}", args.host, port).map_err(CliError::Stdout)?;
     out.flush().map_err(CliError::Stdout)?;
     drop(out);
-    crate::serve(listeners, store, crate::ServeOptions::default(), async {
+    let options = crate::ServeOptions {
+        security,
+        limits: args.limits.limits(),
+        ..crate::ServeOptions::default()
+    };
+    crate::serve(listeners, store, options, async {
         shutdown.await;
         tracing::info!("shutting down");
     })

@@ -33,13 +33,15 @@ pub struct TestBackendOptions {
     pub port: u16,
     /// Store tunables (history limit, lease duration, abandon delay).
     pub store: StoreConfig,
-    /// Server tunables (health-ping interval).
+    /// Server tunables: health-ping interval, security (TLS certificate, bearer tokens) and
+    /// limits, as `dt-server` takes them.
     pub serve: dt_grpc::ServeOptions,
 }
 
 /// A running in-memory backend. Dropping it shuts the server down.
 pub struct TestBackend {
     server: Server,
+    tls: bool,
     store: Arc<MemoryStore>,
 }
 
@@ -74,13 +76,15 @@ impl TestBackend {
     /// when this returns.
     pub async fn start(options: TestBackendOptions) -> Result<Self, TestBackendError> {
         let store = Arc::new(MemoryStore::new(options.store));
+        let tls = options.serve.security.tls.is_some();
         let server = Server::start(store.clone(), options.port, options.serve).await?;
-        Ok(Self { server, store })
+        Ok(Self { server, tls, store })
     }
 
-    /// `http://127.0.0.1:<port>`, ready for a tonic client.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS), ready for a tonic client.
     pub fn address(&self) -> String {
-        format!("http://{}", self.server.socket_addr())
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.server.socket_addr())
     }
 
     /// The bound IPv4 socket address.

@@ -50,7 +50,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     let service = service::Floor::new(args.duplicate_first_turn);
-    dt_grpc::serve_service(vec![listener], service, async {
+    let options = dt_grpc::ServeOptions::default();
+    dt_grpc::serve_service(vec![listener], service, &options, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;

@@ -32,15 +32,15 @@ pub(super) fn instance_response(state: Option<OrchestrationState>) -> GetInstanc
     }
 }
 
-/// A long poll: waits for the condition until the caller's deadline (or forever without one,
-/// as the JavaScript SDK sends), and ends early on server shutdown. When the caller goes away
-/// tonic drops this future, which frees the wait.
+/// A long poll: waits for the condition until the caller's deadline or the server's wait
+/// limit, whichever comes first (the JavaScript SDK sends no deadline), and ends early on
+/// server shutdown. When the caller goes away tonic drops this future, which frees the wait.
 pub(super) async fn wait(
     service: &SidecarService,
     request: Request<GetInstanceRequest>,
     condition: WaitCondition,
 ) -> Result<Response<GetInstanceResponse>, Status> {
-    let timeout = caller_timeout(request.metadata());
+    let limit = wait_limit(caller_timeout(request.metadata()), service.max_wait);
     let request = request.into_inner();
     let waiting = service.store.wait_for_instance(
         &request.instance_id,
@@ -48,22 +48,46 @@ pub(super) async fn wait(
         request.get_inputs_and_outputs,
     );
     let bounded = async {
-        match timeout {
-            Some(t) => tokio::time::timeout(t.saturating_sub(DEADLINE_MARGIN), waiting)
-                .await
-                .map_err(|_| {
-                    Status::deadline_exceeded(
-                        "the instance did not reach the awaited state in time",
-                    )
-                })?,
-            None => waiting.await,
-        }
-        .map_err(to_status)
+        tokio::time::timeout(limit.duration, waiting)
+            .await
+            .map_err(|_| Status::deadline_exceeded(limit.message()))?
+            .map_err(to_status)
     };
     let mut shutdown = service.shutdown.clone();
     tokio::select! {
         state = bounded => Ok(Response::new(instance_response(Some(state?)))),
         _ = shutdown.wait_for(|down| *down) => Err(Status::unavailable("the server is shutting down")),
+    }
+}
+
+/// How long a wait may last, and which bound that is.
+#[derive(Debug, PartialEq)]
+struct WaitLimit {
+    duration: Duration,
+    server_cap: bool,
+}
+
+impl WaitLimit {
+    fn message(&self) -> &'static str {
+        if self.server_cap {
+            "the instance did not reach the awaited state within the server's wait limit \
+             (--max-wait-seconds); wait again"
+        } else {
+            "the instance did not reach the awaited state in time"
+        }
+    }
+}
+
+fn wait_limit(caller: Option<Duration>, cap: Duration) -> WaitLimit {
+    match caller.map(|t| t.saturating_sub(DEADLINE_MARGIN)) {
+        Some(t) if t <= cap => WaitLimit {
+            duration: t,
+            server_cap: false,
+        },
+        _ => WaitLimit {
+            duration: cap,
+            server_cap: true,
+        },
     }
 }
 
@@ -97,4 +121,38 @@ pub(super) async fn stream_history(
         .map(|c| Ok(HistoryChunk { events: c.to_vec() }))
         .collect();
     Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shorter_of_the_callers_deadline_and_the_cap() {
+        let cap = Duration::from_secs(60);
+        let rows = [
+            (None, Duration::from_secs(60), true),
+            (
+                Some(Duration::from_secs(10)),
+                Duration::from_millis(9980),
+                false,
+            ),
+            (
+                Some(Duration::from_secs(600)),
+                Duration::from_secs(60),
+                true,
+            ),
+            (Some(Duration::from_millis(5)), Duration::ZERO, false),
+        ];
+        for (caller, duration, server_cap) in rows {
+            assert_eq!(
+                wait_limit(caller, cap),
+                WaitLimit {
+                    duration,
+                    server_cap
+                },
+                "{caller:?}"
+            );
+        }
+    }
 }

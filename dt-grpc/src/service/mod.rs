@@ -19,6 +19,8 @@ use tonic::{Request, Response, Status};
 pub struct SidecarService {
     store: Arc<dyn Store>,
     ping_interval: Duration,
+    /// Longest a wait for an instance stays open, whatever the caller's deadline.
+    max_wait: Duration,
     /// Flips to `true` when the server shuts down, ending streams and long waits.
     shutdown: watch::Receiver<bool>,
 }
@@ -33,8 +35,15 @@ impl SidecarService {
         Self {
             store,
             ping_interval,
+            max_wait: dt_security::DEFAULT_MAX_WAIT,
             shutdown,
         }
+    }
+
+    /// Ends waits for an instance after `max_wait` with DEADLINE_EXCEEDED.
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
     }
 }
 

@@ -1,0 +1,61 @@
+//! How the gRPC port is served: dt-security's listener (connection cap, TLS, idle timeout)
+//! feeding tonic, with the HTTP/2 limits and, around every call, the call counting, the
+//! bearer-token check and the RESOURCE_EXHAUSTED status for oversized messages.
+
+mod auth;
+mod calls;
+mod conn;
+mod size_status;
+
+use crate::{ServeError, ServeOptions};
+use dt_proto::task_hub_sidecar_service_server::{
+    TaskHubSidecarService, TaskHubSidecarServiceServer,
+};
+use std::future::Future;
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+
+/// HTTP/2 connection-level flow-control window.
+const CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+
+/// Serves `service` on `listeners` under `options`' security and limits until `shutdown`.
+pub(crate) async fn serve<S: TaskHubSidecarService>(
+    listeners: Vec<TcpListener>,
+    service: S,
+    options: &ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    if listeners.is_empty() {
+        return Ok(());
+    }
+    let limits = &options.limits;
+    let tls = options
+        .security
+        .tls
+        .as_ref()
+        .map(|cert| cert.server_config(&[dt_security::ALPN_H2]))
+        .transpose()?;
+    let incoming = dt_security::accept(listeners, limits.accept_options(tls))
+        .map(|accepted| accepted.map(conn::GrpcConn));
+    tonic::transport::Server::builder()
+        .http2_keepalive_interval(limits.keepalive_interval)
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .max_concurrent_streams(Some(limits.max_concurrent_streams))
+        // h2 closes a connection that has too many small DATA frames buffered at once; its
+        // budget is half the connection window, so a wide window lets a client keep thousands
+        // of small calls in flight on one connection.
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
+        // Outermost first: every call is counted, then authenticated before its message is
+        // read, and a size refusal gets its standard code.
+        .layer(calls::CallsLayer)
+        .layer(auth::AuthLayer::new(options.security.tokens.clone()))
+        .layer(size_status::SizeStatusLayer)
+        .add_service(
+            TaskHubSidecarServiceServer::new(service)
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes),
+        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(ServeError::from)
+}
