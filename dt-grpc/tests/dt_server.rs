@@ -5,49 +5,10 @@ use dt_proto::orchestrator_action::OrchestratorActionType;
 use dt_proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
 use dt_proto::work_item::Request as Item;
 use dt_proto::*;
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+mod common;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const WAIT: Duration = Duration::from_secs(10);
-const BIN: &str = env!("CARGO_BIN_EXE_dt-server");
-
-/// Starts the binary and returns it with the port from its stdout line.
-async fn spawn(args: &[&str]) -> Result<(Child, u16), Box<dyn std::error::Error>> {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(WAIT, lines.next_line())
-        .await??
-        .ok_or("dt-server exited before printing its address")?;
-    let port = line
-        .strip_prefix("dt-server listening on localhost:")
-        .ok_or_else(|| format!("unexpected first line {line:?}"))?
-        .parse()?;
-    Ok((child, port))
-}
-
-async fn terminate(mut child: Child) -> TestResult {
-    let pid = child.id().ok_or("already exited")?;
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()?;
-    assert!(status.success(), "kill failed");
-    let exit = tokio::time::timeout(WAIT, child.wait()).await??;
-    assert!(
-        exit.success(),
-        "dt-server exited with {exit:?} after SIGTERM"
-    );
-    Ok(())
-}
+use common::{BIN, TestResult, WAIT, spawn, terminate};
+use tokio::process::Command;
 
 #[tokio::test]
 async fn port_zero_serves_ipv4_and_ipv6_loopback_and_stops_on_sigterm() -> TestResult {
