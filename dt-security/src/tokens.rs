@@ -109,11 +109,6 @@ impl TokenSet {
         Ok(set)
     }
 
-    /// Reads the server's configuration: `file`, plus the `DT_AUTH_TOKEN` environment variable.
-    pub fn from_file_and_env(file: Option<&Path>) -> Result<Self, TokenError> {
-        Self::load(file, std::env::var(TOKEN_ENV).ok())
-    }
-
     fn add_file(&mut self, path: &Path) -> Result<(), TokenError> {
         let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
             path: path.to_owned(),
