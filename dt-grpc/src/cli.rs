@@ -119,7 +119,10 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
         .first()
         .and_then(|l| l.local_addr().ok())
         .map_or(args.port, |a| a.port());
-    let addrs: Vec<_> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let addrs: Vec<_> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
     for addr in &addrs {
         tracing::info!(
             %addr,
