@@ -31,9 +31,11 @@ from durabletask.azuremanaged.client import DurableTaskSchedulerClient
 from durabletask.azuremanaged.worker import DurableTaskSchedulerWorker
 from durabletask.internal import orchestrator_service_pb2 as pb
 
-from dt_e2e import USING_REFERENCE, ServerHandle, Status, complete, extra_server, uid
+from dt_e2e import USING_BINARY, ServerHandle, Status, complete, extra_server, uid
 
-pytestmark = pytest.mark.skipif(USING_REFERENCE, reason="dt-server's own options")
+# The in-process package takes the same security options as keyword arguments; they are tested
+# in dt-python/tests/test_security_options.py.
+pytestmark = pytest.mark.skipif(not USING_BINARY, reason="dt-server's own options")
 
 TOKEN = "team-token-5b1f0c"
 
