@@ -1,6 +1,7 @@
 //! Every error the native module can raise, and the one place that maps each to its Python
 //! exception: bad arguments to `ValueError`/`TypeError`, a port that cannot be bound to an
-//! `OSError` naming the port, everything else to `RuntimeError`.
+//! `OSError` naming the port (and an unreadable certificate file to one naming the file), a
+//! certificate or key that cannot be used to `ValueError`, everything else to `RuntimeError`.
 
 use pyo3::PyErr;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
@@ -31,6 +32,9 @@ pub(crate) enum Error {
     /// The `dt-server` command failed.
     #[error(transparent)]
     Cli(#[from] dt_grpc::cli::CliError),
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(dt_security::TlsError),
     /// The server thread ended without saying why (it panicked).
     #[error("the server thread stopped unexpectedly")]
     ServerThreadLost,
@@ -71,6 +75,8 @@ impl From<Error> for PyErr {
             Error::Os(io) | Error::Cli(dt_grpc::cli::CliError::Runtime(io)) => {
                 os_error(&io, message)
             }
+            Error::Tls(dt_security::TlsError::Read { ref source, .. }) => os_error(source, message),
+            Error::Tls(_) => PyValueError::new_err(message),
             Error::Store(_) | Error::Cli(_) | Error::ServerThreadLost => {
                 PyRuntimeError::new_err(message)
             }

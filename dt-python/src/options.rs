@@ -3,9 +3,12 @@
 //! `store`/`serve`; the Python wrapper only passes its keyword argument through.
 
 use crate::errors::Error;
+use dt_grpc::Security;
+use dt_security::{TlsCertificate, TlsFiles, TokenSet};
 use dt_store::{MemoryStore, Store, StoreConfig};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +19,9 @@ pub(crate) struct BackendOptions {
     pub(crate) port: u16,
     /// Most history events one orchestration execution may hold.
     pub(crate) max_history_size: usize,
+    /// TLS (`tls_cert`/`tls_key`) and bearer tokens (`auth_token`), loaded once here so a bad
+    /// file fails the constructor rather than a later `start()`.
+    pub(crate) security: Security,
 }
 
 impl BackendOptions {
@@ -37,10 +43,19 @@ impl BackendOptions {
         let port = u16::try_from(port).map_err(|_| {
             Error::InvalidValue(format!("port must be between 0 and 65535, got {port}"))
         })?;
+        let tokens = tokens_arg(kwargs.take_optional("auth_token"))?;
+        let tls = tls_arg(
+            kwargs.take_optional("tls_cert"),
+            kwargs.take_optional("tls_key"),
+        )?;
         kwargs.finish()?;
         Ok(Self {
             port,
             max_history_size,
+            security: Security {
+                tls,
+                tokens: Arc::new(tokens),
+            },
         })
     }
 
@@ -54,7 +69,10 @@ impl BackendOptions {
 
     /// The server settings.
     pub(crate) fn serve(&self) -> dt_grpc::ServeOptions {
-        dt_grpc::ServeOptions::default()
+        dt_grpc::ServeOptions {
+            security: self.security.clone(),
+            ..dt_grpc::ServeOptions::default()
+        }
     }
 }
 
@@ -69,6 +87,14 @@ impl<'py> Kwargs<'py> {
         let value = dict.get_item(name).ok().flatten().ok_or_else(missing)?;
         let _ = dict.del_item(name);
         Ok(value)
+    }
+
+    /// Removes and returns an optional argument; `None` when absent or Python `None`.
+    fn take_optional(&mut self, name: &str) -> Option<Bound<'py, PyAny>> {
+        let dict = self.0.as_ref()?;
+        let value = dict.get_item(name).ok().flatten()?;
+        let _ = dict.del_item(name);
+        Some(value).filter(|v| !v.is_none())
     }
 
     /// Fails on any argument left: an option the native module does not know.
@@ -108,6 +134,70 @@ pub(crate) fn grace(value: Option<&Bound<'_, PyAny>>) -> Result<Duration, Error>
     Duration::try_from_secs_f64(seconds).map_err(|_| {
         Error::InvalidValue(format!(
             "grace must be a finite number of seconds, at least 0, got {seconds}"
+        ))
+    })
+}
+
+/// `auth_token`: one token (`str`) or several (a list or tuple of `str`); every call must then
+/// carry `authorization: Bearer <one of them>`.
+fn tokens_arg(value: Option<Bound<'_, PyAny>>) -> Result<TokenSet, Error> {
+    let Some(value) = value else {
+        return Ok(TokenSet::default());
+    };
+    let tokens: Vec<String> = if value.is_instance_of::<PyString>() {
+        vec![value.extract().map_err(|_| wrong_tokens(&value))?]
+    } else if value.is_instance_of::<pyo3::types::PyList>()
+        || value.is_instance_of::<pyo3::types::PyTuple>()
+    {
+        value.extract().map_err(|_| wrong_tokens(&value))?
+    } else {
+        return Err(wrong_tokens(&value));
+    };
+    let set =
+        TokenSet::new(&tokens).map_err(|e| Error::InvalidValue(format!("auth_token: {e}")))?;
+    if set.is_empty() {
+        return Err(Error::InvalidValue(
+            "auth_token holds no token (pass None for no authentication)".to_owned(),
+        ));
+    }
+    Ok(set)
+}
+
+fn wrong_tokens(value: &Bound<'_, PyAny>) -> Error {
+    Error::WrongType(format!(
+        "auth_token must be a str or a list of str, not {}",
+        type_name(value)
+    ))
+}
+
+/// `tls_cert` and `tls_key`: PEM file paths (`str` or `os.PathLike`), both or neither.
+fn tls_arg(
+    cert: Option<Bound<'_, PyAny>>,
+    key: Option<Bound<'_, PyAny>>,
+) -> Result<Option<Arc<TlsCertificate>>, Error> {
+    let files = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => TlsFiles {
+            cert: path_arg("tls_cert", &cert)?,
+            key: path_arg("tls_key", &key)?,
+        },
+        (Some(_), None) => return Err(tls_incomplete("tls_cert", "tls_key")),
+        (None, Some(_)) => return Err(tls_incomplete("tls_key", "tls_cert")),
+    };
+    TlsCertificate::load(files).map(Some).map_err(Error::Tls)
+}
+
+fn tls_incomplete(given: &str, missing: &str) -> Error {
+    Error::InvalidValue(format!(
+        "{given} was given without {missing}: TLS needs both a certificate and its private key"
+    ))
+}
+
+fn path_arg(name: &str, value: &Bound<'_, PyAny>) -> Result<PathBuf, Error> {
+    value.extract::<PathBuf>().map_err(|_| {
+        Error::WrongType(format!(
+            "{name} must be a path (str or os.PathLike), not {}",
+            type_name(value)
         ))
     })
 }

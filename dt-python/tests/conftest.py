@@ -14,6 +14,8 @@ import pytest
 pytest_plugins = ["pytester"]
 
 HERE = Path(__file__).resolve().parent
+# The certificate maker is shared with the server's end-to-end tests.
+sys.path.insert(0, str(HERE.parent.parent / "tests" / "python"))
 WAIT = 30.0  # generous deadline for waits on conditions; a passing test never waits this long
 
 

@@ -33,11 +33,17 @@ def _public_methods(cls: type) -> set[str]:
 
 
 def _assert_same_parameters(ours, theirs, where: str) -> None:
+    """The SDK's parameters, in order, then only keyword-only additions defaulting to None (so
+    no call written for the SDK changes meaning)."""
     a = inspect.signature(ours, eval_str=True)
     b = inspect.signature(theirs, eval_str=True)
-    got = [(p.name, p.kind, p.default, p.annotation) for p in a.parameters.values()]
+    ours_params = list(a.parameters.values())
     want = [(p.name, p.kind, p.default, p.annotation) for p in b.parameters.values()]
+    got = [(p.name, p.kind, p.default, p.annotation) for p in ours_params[:len(want)]]
     assert got == want, f"{where}: ours {a} vs the SDK's {b}"
+    for extra in ours_params[len(want):]:
+        assert extra.kind is inspect.Parameter.KEYWORD_ONLY and extra.default is None, \
+            f"{where}: our addition {extra} must be keyword-only with default None"
     if b.return_annotation is not inspect.Signature.empty:
         assert _same_type(a.return_annotation, b.return_annotation), where
 
@@ -71,6 +77,12 @@ def test_the_comparison_notices_a_difference():
 
     with pytest.raises(AssertionError):
         _assert_same_parameters(drifted, sdk_testing.create_test_backend, "drifted")
+
+    def positional_extra(port: int = 50051, max_history_size: int = 10000, extra=None):
+        pass
+
+    with pytest.raises(AssertionError):
+        _assert_same_parameters(positional_extra, sdk_testing.create_test_backend, "extra")
 
 
 def test_everything_public_is_documented():

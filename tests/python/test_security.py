@@ -8,21 +8,13 @@ roots, which gRPC reads from that file once, at the process's first secure chann
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 import grpc
 import pytest
 from azure.core.credentials import AccessToken
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from durabletask import client as dt_client
 from durabletask import task
@@ -32,6 +24,7 @@ from durabletask.azuremanaged.worker import DurableTaskSchedulerWorker
 from durabletask.internal import orchestrator_service_pb2 as pb
 
 from dt_e2e import USING_BINARY, ServerHandle, Status, complete, extra_server, uid
+from dt_pki import Pki, make_pki
 
 # The in-process package takes the same security options as keyword arguments; they are tested
 # in dt-python/tests/test_security_options.py.
@@ -40,73 +33,9 @@ pytestmark = pytest.mark.skipif(not USING_BINARY, reason="dt-server's own option
 TOKEN = "team-token-5b1f0c"
 
 
-# ---------------------------------------------------------------------------------------------
-# Certificates
-# ---------------------------------------------------------------------------------------------
-
-@dataclass
-class Pki:
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _make_pki(directory: Path) -> Pki:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=1))
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("dt e2e test CA"))
-        .issuer_name(_name("dt e2e test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(valid[0])
-        .not_valid_after(valid[1])
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(valid[0])
-        .not_valid_after(valid[1])
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("::1")),
-        ]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pki = Pki(ca=directory / "ca.pem", cert=directory / "cert.pem", key=directory / "key.pem")
-    pki.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    pki.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pki.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return pki
-
-
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    made = _make_pki(tmp_path_factory.mktemp("pki"))
+    made = make_pki(tmp_path_factory.mktemp("pki"))
     # gRPC reads the default roots once per process: every secure channel of the session must
     # trust this one CA.
     os.environ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(made.ca)

@@ -1,13 +1,22 @@
 """Type stubs for the native module (Rust, PyO3). Use `durabletask_rs.testing` instead."""
 
-from typing import Optional
+import os
+from typing import Optional, Sequence, Union
 
 __version__: str
 
 class Backend:
     """The in-process server behind `InMemoryOrchestrationBackend`."""
 
-    def __init__(self, *, max_history_size: int, port: int) -> None:
+    def __init__(
+        self,
+        *,
+        max_history_size: int,
+        port: int,
+        auth_token: Union[str, Sequence[str], None] = None,
+        tls_cert: Union[str, os.PathLike[str], None] = None,
+        tls_key: Union[str, os.PathLike[str], None] = None,
+    ) -> None:
         """Checks the options (TypeError for a missing, unknown or non-int one, ValueError for
         a value out of range); starts nothing."""
     def start(self) -> int:

@@ -10,12 +10,17 @@ Differences a test may notice, all additions:
   `EADDRINUSE`, message naming the port) when the port is taken.
 - `start()` on a running backend and `stop()` on a stopped one do nothing.
 - Backends still running when the interpreter exits are stopped then.
+- Keyword-only options for testing secured clients: `auth_token` (every call must then carry
+  `authorization: Bearer <token>`; the SDK sends it with `metadata=[("authorization",
+  "Bearer ...")]`) and `tls_cert`/`tls_key` (PEM files; clients then need
+  `secure_channel=True` and to trust the certificate's issuer).
 """
 
 import atexit
 import logging
+import os
 import weakref
-from typing import Any, Optional
+from typing import Any, Optional, Sequence, Union
 
 from durabletask_rs import _native
 
@@ -23,6 +28,8 @@ _logger = logging.getLogger(__name__)
 
 # Backends that may be running, stopped at interpreter exit so their ports close in order.
 _live: "weakref.WeakSet[InMemoryOrchestrationBackend]" = weakref.WeakSet()
+
+_Path = Union[str, "os.PathLike[str]"]
 
 
 class InMemoryOrchestrationBackend:
@@ -34,7 +41,15 @@ class InMemoryOrchestrationBackend:
     works. `stop()` keeps the state (a later `start()` serves it again); `reset()` clears it.
     """
 
-    def __init__(self, max_history_size: int = 10000, port: int = 50051):
+    def __init__(
+        self,
+        max_history_size: int = 10000,
+        port: int = 50051,
+        *,
+        auth_token: Union[str, Sequence[str], None] = None,
+        tls_cert: Optional[_Path] = None,
+        tls_key: Optional[_Path] = None,
+    ):
         """
         Creates a new in-memory backend; nothing listens until `start()`.
 
@@ -43,12 +58,27 @@ class InMemoryOrchestrationBackend:
                 10000); an orchestration that grows past it fails.
             port: Port to listen on for gRPC connections (default 50051); 0 picks a free
                 port at the first start, which later starts reuse.
+            auth_token: A bearer token, or a list of them: every call must then carry
+                `authorization: Bearer <token>` (else UNAUTHENTICATED), except the gRPC
+                health service. None (the default) accepts every call.
+            tls_cert: PEM file with the server certificate (and intermediates): the port then
+                speaks TLS only. Needs `tls_key`.
+            tls_key: PEM file with the certificate's private key.
 
         Raises:
-            TypeError: an argument is not an int.
-            ValueError: `max_history_size` is below 1, or `port` is outside 0..65535.
+            TypeError: an argument has the wrong type.
+            ValueError: `max_history_size` is below 1, `port` is outside 0..65535, a token is
+                blank or holds whitespace, only one of `tls_cert`/`tls_key` is given, or the
+                certificate or key cannot be used.
+            OSError: a certificate or key file cannot be read (e.g. FileNotFoundError).
         """
-        self._native = _native.Backend(max_history_size=max_history_size, port=port)
+        self._native = _native.Backend(
+            max_history_size=max_history_size,
+            port=port,
+            auth_token=auth_token,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
         _live.add(self)
 
     def start(self) -> str:
@@ -116,13 +146,21 @@ class InMemoryOrchestrationBackend:
         return f"<InMemoryOrchestrationBackend {self.address} {state}>"
 
 
-def create_test_backend(port: int = 50051, max_history_size: int = 10000) -> InMemoryOrchestrationBackend:
+def create_test_backend(
+    port: int = 50051,
+    max_history_size: int = 10000,
+    *,
+    auth_token: Union[str, Sequence[str], None] = None,
+    tls_cert: Optional[_Path] = None,
+    tls_key: Optional[_Path] = None,
+) -> InMemoryOrchestrationBackend:
     """
     Factory function to create and start an in-memory backend for testing.
 
     Args:
         port: Port to listen on for gRPC connections (default 50051; 0 picks a free port)
         max_history_size: Maximum number of history events per orchestration (default 10000)
+        auth_token, tls_cert, tls_key: as for `InMemoryOrchestrationBackend` (keyword only)
 
     Returns:
         A started InMemoryOrchestrationBackend instance
@@ -140,7 +178,13 @@ def create_test_backend(port: int = 50051, max_history_size: int = 10000) -> InM
             backend.reset()
         ```
     """
-    backend = InMemoryOrchestrationBackend(max_history_size=max_history_size, port=port)
+    backend = InMemoryOrchestrationBackend(
+        max_history_size=max_history_size,
+        port=port,
+        auth_token=auth_token,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
     backend.start()
     return backend
 
