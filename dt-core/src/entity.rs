@@ -8,7 +8,7 @@ use crate::effect::{Effect, NewInstance};
 use crate::error::CoreError;
 use crate::events::{self, NO_ACTION_ID};
 use crate::ids::{ExecutionId, InstanceId};
-use crate::time::{from_timestamp, to_timestamp};
+use crate::time::{due_later, to_timestamp};
 use chrono::{DateTime, Utc};
 use dt_proto::history_event::EventType;
 use dt_proto::operation_action::OperationActionType;
@@ -55,6 +55,31 @@ impl Operation {
             request_id,
             sender,
             reply_to: None,
+        }
+    }
+
+    /// A one-way signal from a client or an entity (no sender orchestration) as the effect
+    /// that queues it: at once, or at `scheduled` if that is still ahead of `now`, which the
+    /// worker then sees as the signal's `scheduledTime`.
+    pub fn signal_effect(
+        target: String,
+        request_id: String,
+        operation: String,
+        input: Option<String>,
+        scheduled: Option<&prost_types::Timestamp>,
+        now: DateTime<Utc>,
+    ) -> Effect {
+        let not_before = due_later(scheduled, now);
+        let mut signal = Self::signal(&target, request_id, operation, input, None, now);
+        if let (Some(at), Some(EventType::EntityOperationSignaled(s))) =
+            (not_before, &mut signal.event.event_type)
+        {
+            s.scheduled_time = Some(to_timestamp(at));
+        }
+        Effect::EntityOperation {
+            target,
+            operation: signal,
+            not_before,
         }
     }
 
@@ -265,29 +290,14 @@ impl Entity {
         for action in result.actions {
             match action.operation_action_type {
                 Some(OperationActionType::SendSignal(signal)) => {
-                    let mut op = Operation::signal(
-                        &signal.instance_id,
+                    effects.push(Operation::signal_effect(
+                        signal.instance_id,
                         new_id(),
                         signal.name,
                         signal.input,
-                        None,
+                        signal.scheduled_time.as_ref(),
                         now,
-                    );
-                    let at = signal
-                        .scheduled_time
-                        .as_ref()
-                        .map(from_timestamp)
-                        .filter(|t| *t > now);
-                    if let (Some(t), Some(EventType::EntityOperationSignaled(s))) =
-                        (at, &mut op.event.event_type)
-                    {
-                        s.scheduled_time = Some(to_timestamp(t));
-                    }
-                    effects.push(Effect::EntityOperation {
-                        target: signal.instance_id,
-                        operation: op,
-                        not_before: at,
-                    });
+                    ));
                 }
                 Some(OperationActionType::StartNewOrchestration(start)) => {
                     let id = if start.instance_id.is_empty() {
@@ -303,11 +313,7 @@ impl Entity {
                         tags: Default::default(),
                         parent: None,
                         parent_trace_context: start.parent_trace_context,
-                        scheduled_start: start
-                            .scheduled_time
-                            .as_ref()
-                            .map(from_timestamp)
-                            .filter(|t| *t > now),
+                        scheduled_start: due_later(start.scheduled_time.as_ref(), now),
                     }));
                 }
                 None => {}

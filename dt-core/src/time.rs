@@ -18,6 +18,12 @@ pub fn from_timestamp(ts: &Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp(ts.seconds, nanos).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
+/// The time a client, an orchestration or an entity asked for, if it is still ahead of `now`;
+/// `None` means "now". The one rule for every delayed signal and scheduled start.
+pub fn due_later(requested: Option<&Timestamp>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    requested.map(from_timestamp).filter(|t| *t > now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use crate::ids::ExecutionId;
 use crate::instance::Instance;
 use crate::locks::LockRequest;
 use crate::status::RuntimeStatus;
-use crate::time::from_timestamp;
+use crate::time::due_later;
 use chrono::{DateTime, Utc};
 use dt_proto::history_event::EventType;
 use dt_proto::*;
@@ -303,11 +303,7 @@ impl Instance {
         let (confirmation, effect) = match message {
             EntityMessage::Signal(signal) => {
                 let target = signal.target_instance_id.clone().unwrap_or_default();
-                let not_before = signal
-                    .scheduled_time
-                    .as_ref()
-                    .map(from_timestamp)
-                    .filter(|t| *t > now);
+                let not_before = due_later(signal.scheduled_time.as_ref(), now);
                 let operation = Operation {
                     event: events::event(
                         events::NO_ACTION_ID,

@@ -4,7 +4,7 @@ use super::state::State;
 use crate::api::CreateInstance;
 use crate::error::{StoreError, clip};
 use chrono::{DateTime, Utc};
-use dt_core::{ExecutionId, events};
+use dt_core::{Effect, ExecutionId, InstanceId, events};
 
 impl State {
     pub(crate) fn create_instance(
@@ -45,9 +45,9 @@ impl State {
         input: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let instance = self.existing(id)?;
-        instance.deliver(events::event_raised(name, input, now), now);
-        self.touch(id, now);
+        let target = self.existing(id)?.id.clone();
+        let event = events::event_raised(name, input, now);
+        self.apply_effects(vec![Effect::SendEvent { target, event }], now);
         Ok(())
     }
 
@@ -58,8 +58,12 @@ impl State {
         recursive: bool,
         now: DateTime<Utc>,
     ) {
-        let effects = self.terminate(id, reason, recursive, now);
-        self.apply_effects(effects, now);
+        let terminate = Effect::Terminate {
+            target: InstanceId::new(id),
+            reason,
+            recurse: recursive,
+        };
+        self.apply_effects(vec![terminate], now);
     }
 
     pub(crate) fn suspend(

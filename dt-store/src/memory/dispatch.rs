@@ -1,6 +1,11 @@
 //! Handing work items to workers under leases, and taking their answers back.
 
-use super::state::{AbandonKey, Due, Lease, Leased, State, Worker};
+use super::abandons::AbandonKey;
+use super::kind::WorkKind;
+use super::leases::{Lease, Leased};
+use super::queues::Pick;
+use super::state::{State, Worker};
+use super::timeline::Due;
 use crate::api::{WorkerId, WorkerOptions};
 use crate::error::{StoreError, clip};
 use chrono::{DateTime, Utc};
@@ -8,7 +13,6 @@ use dt_core::{TurnContext, TurnResponse, WorkFilters};
 use dt_proto::work_item::Request;
 use dt_proto::*;
 use prost::Message;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 impl State {
@@ -20,22 +24,18 @@ impl State {
                 filters: Arc::new(options.filters),
                 history_streaming: options.history_streaming,
                 limits: options.limits,
-                holding: [0; 3],
-                tokens: HashSet::new(),
-                turn: 0,
+                turn: WorkKind::default(),
             },
         );
     }
 
     /// Ends a worker: everything it holds goes back to be dispatched at once.
     pub(crate) fn disconnect_worker(&mut self, id: WorkerId, now: DateTime<Utc>) {
-        let Some(worker) = self.workers.remove(&id) else {
+        if self.workers.remove(&id).is_none() {
             return;
-        };
-        let mut tokens: Vec<u64> = worker.tokens.into_iter().collect();
-        tokens.sort_unstable();
-        for token in tokens {
-            self.release_lease(token, now);
+        }
+        for token in self.leases.held_by(id) {
+            self.give_back(token, None, now);
         }
     }
 
@@ -46,26 +46,25 @@ impl State {
         now: DateTime<Utc>,
     ) -> Option<WorkItem> {
         let worker = self.workers.get_mut(&worker_id)?;
-        worker.turn = (worker.turn + 1) % 3;
+        worker.turn = worker.turn.next();
         let first = worker.turn;
         let streams_history = worker.history_streaming;
         let filters = Arc::clone(&worker.filters);
-        let limits = [
-            worker.limits.orchestrations,
-            worker.limits.activities,
-            worker.limits.entities,
-        ];
-        let holding = worker.holding;
+        let limits = worker.limits;
         let mut found = None;
-        for offset in 0..3 {
-            let kind = (first + offset) % 3;
-            if limits[usize::from(kind)].is_some_and(|cap| holding[usize::from(kind)] >= cap) {
+        for kind in first.rotation() {
+            if kind
+                .cap(&limits)
+                .is_some_and(|cap| self.leases.holding(worker_id, kind) >= cap)
+            {
                 continue;
             }
             found = match kind {
-                0 => self.take_orchestration(worker_id, &filters, streams_history, now),
-                1 => self.take_activity(&filters),
-                _ => self.take_entity(&filters),
+                WorkKind::Orchestration => {
+                    self.take_orchestration(worker_id, &filters, streams_history, now)
+                }
+                WorkKind::Activity => self.take_activity(&filters),
+                WorkKind::Entity => self.take_entity(&filters),
             };
             if found.is_some() {
                 break;
@@ -74,12 +73,7 @@ impl State {
         let (request, work) = found?;
         let token = self.next_seq();
         let expires_at = now + self.config.lease_duration;
-        let kind = work.kind();
-        if let Some(worker) = self.workers.get_mut(&worker_id) {
-            worker.tokens.insert(token);
-            worker.holding[kind] += 1;
-        }
-        self.leases.insert(
+        self.leases.grant(
             token,
             Lease {
                 worker: worker_id,
@@ -87,11 +81,6 @@ impl State {
                 work,
             },
         );
-        // Keyed by the token itself, so the entry can be removed when the lease ends and the
-        // timeline holds only live leases.
-        self.timeline
-            .insert((expires_at, token), Due::LeaseExpiry(token));
-        self.schedule_added = true;
         Some(WorkItem {
             request: Some(request),
             completion_token: token.to_string(),
@@ -105,61 +94,56 @@ impl State {
         streams_history: bool,
         now: DateTime<Utc>,
     ) -> Option<(Request, Leased)> {
-        let threshold = self.config.history_streaming_threshold;
-        let mut skipped = Vec::new();
-        let mut found = None;
-        while let Some(id) = self.ready.pop_front() {
-            let Some(instance) = self.instance(&id).filter(|i| i.is_dispatchable(now)) else {
-                self.ready_set.remove(&id);
-                continue;
+        let Self {
+            instances,
+            queues,
+            abandons,
+            workers,
+            ..
+        } = self;
+        let id = queues.take_instance(|id| {
+            let Some(instance) = instances
+                .get(id)
+                .map(|e| &e.instance)
+                .filter(|i| i.is_dispatchable(now))
+            else {
+                return Pick::Drop;
             };
             let (name, version) = (instance.name.as_str(), instance.filter_version());
-            let avoided = self.abandoned_by.get(&id) == Some(&worker_id)
-                && self.another_worker_accepts(worker_id, name, version);
-            if !filters.accepts_orchestration(name, version) || avoided {
-                skipped.push(id);
-                continue;
+            // Offered to another worker first: the one that gave it back may keep rejecting it
+            // (versioning REJECT).
+            let avoided = abandons.gave_back(id, worker_id)
+                && workers.iter().any(|(w, o)| {
+                    *w != worker_id && o.filters.accepts_orchestration(name, version)
+                });
+            if filters.accepts_orchestration(name, version) && !avoided {
+                Pick::Take
+            } else {
+                Pick::Skip
             }
-            self.ready_set.remove(&id);
-            let Some(entry) = self.instances.get_mut(&id) else {
-                continue;
-            };
-            let instance = &mut entry.instance;
-            if let Some(mut request) = instance.dispatch(now) {
-                if streams_history && history_bytes(&request.past_events) > threshold {
-                    request.past_events.clear();
-                    request.requires_history_streaming = true;
-                }
-                let work = Leased::Orchestration {
-                    instance: id,
-                    incarnation: entry.seq,
-                    execution: instance.execution_id.clone(),
-                    partial: Vec::new(),
-                    next_chunk: 0,
-                };
-                found = Some((Request::OrchestratorRequest(request), work));
-            }
-            break;
+        })?;
+        let threshold = self.config.history_streaming_threshold;
+        let entry = self.instances.get_mut(&id)?;
+        let instance = &mut entry.instance;
+        let mut request = instance.dispatch(now)?;
+        if streams_history && history_bytes(&request.past_events) > threshold {
+            request.past_events.clear();
+            request.requires_history_streaming = true;
         }
-        for id in skipped.into_iter().rev() {
-            self.ready.push_front(id);
-        }
-        found
-    }
-
-    /// Whether a connected worker other than `this` would take the orchestration.
-    fn another_worker_accepts(&self, this: WorkerId, name: &str, version: &str) -> bool {
-        self.workers
-            .iter()
-            .any(|(id, w)| *id != this && w.filters.accepts_orchestration(name, version))
+        let work = Leased::Orchestration {
+            instance: id,
+            incarnation: entry.seq,
+            execution: instance.execution_id.clone(),
+            partial: Vec::new(),
+            next_chunk: 0,
+        };
+        Some((Request::OrchestratorRequest(request), work))
     }
 
     fn take_activity(&mut self, filters: &WorkFilters) -> Option<(Request, Leased)> {
-        let index = self
-            .activities
-            .iter()
-            .position(|a| filters.accepts_activity(&a.name, a.version.as_deref()))?;
-        let task = self.activities.remove(index)?;
+        let task = self
+            .queues
+            .take_activity(|a| filters.accepts_activity(&a.name, a.version.as_deref()))?;
         Some((
             Request::ActivityRequest(task.to_request()),
             Leased::Activity(task),
@@ -167,20 +151,11 @@ impl State {
     }
 
     pub(super) fn lease(&self, token: &str) -> Option<&Lease> {
-        self.leases.get(&token.parse().ok()?)
+        self.leases.get(token.parse().ok()?)
     }
 
     pub(super) fn take_lease(&mut self, token: &str) -> Option<Lease> {
-        let token: u64 = token.parse().ok()?;
-        let lease = self.leases.remove(&token)?;
-        if let Some(worker) = self.workers.get_mut(&lease.worker) {
-            worker.tokens.remove(&token);
-            let held = &mut worker.holding[lease.work.kind()];
-            *held = held.saturating_sub(1);
-        }
-        self.timeline.remove(&(lease.expires_at, token));
-        self.lease_ended = true;
-        Some(lease)
+        self.leases.end(token.parse().ok()?)
     }
 
     /// Whether leased orchestration work still belongs to the instance as it is now.
@@ -190,10 +165,20 @@ impl State {
             .is_some_and(|e| e.seq == incarnation && e.instance.execution_id == *execution)
     }
 
-    /// Puts leased work back: an orchestration's events return to its inbox, an activity to the
-    /// queue (after `delay`, if any). Work whose instance is gone or has moved on is dropped.
-    fn requeue(&mut self, work: Leased, delay: Option<chrono::Duration>, now: DateTime<Utc>) {
-        match work {
+    /// Ends a lease without a completion and puts its work back: an orchestration's events
+    /// return to its inbox, an entity batch to its queue, an activity to the queue; after
+    /// `delay` if given (an abandon), else first in line at once. Work whose instance is gone,
+    /// ended, or has moved on is dropped.
+    pub(crate) fn give_back(
+        &mut self,
+        token: u64,
+        delay: Option<chrono::Duration>,
+        now: DateTime<Utc>,
+    ) {
+        let Some(lease) = self.leases.end(token) else {
+            return;
+        };
+        match lease.work {
             Leased::Orchestration {
                 instance,
                 incarnation,
@@ -207,7 +192,7 @@ impl State {
                     inst.abandon();
                 }
                 match delay {
-                    Some(d) => self.schedule(now + d, Due::Instance(instance)),
+                    Some(d) => self.timeline.schedule(now + d, Due::Instance(instance)),
                     None => self.touch(&instance, now),
                 }
             }
@@ -216,62 +201,42 @@ impl State {
                     entity.abandon();
                 }
                 match delay {
-                    Some(d) => self.schedule(now + d, Due::Entity(id)),
+                    Some(d) => self.timeline.schedule(now + d, Due::Entity(id)),
                     None => self.touch_entity(&id),
                 }
             }
-            Leased::Activity(task) => {
-                let alive = self
-                    .instance(task.instance.as_str())
-                    .is_some_and(|i| i.execution_id == task.execution && !i.is_terminal());
-                if !alive {
-                    return;
-                }
-                match delay {
-                    Some(d) => self.schedule(now + d, Due::Activity(Box::new(task))),
-                    None => {
-                        self.activities.push_front(task);
-                        self.work_added += 1;
-                    }
-                }
-            }
-        }
-    }
-
-    pub(crate) fn release_lease(&mut self, token: u64, now: DateTime<Utc>) {
-        if let Some(lease) = self.take_lease(&token.to_string()) {
-            self.requeue(lease.work, None, now);
-        }
-    }
-
-    pub(crate) fn expire_lease(&mut self, token: u64, now: DateTime<Utc>) {
-        let expired = self.leases.get(&token).is_some_and(|l| l.expires_at <= now);
-        if expired {
-            tracing::warn!(token, "work item lease expired; dispatching it again");
-            self.release_lease(token, now);
+            Leased::Activity(task) => match delay {
+                Some(d) => self
+                    .timeline
+                    .schedule(now + d, Due::Activity(Box::new(task))),
+                None => self.queue_activity(task, true),
+            },
         }
     }
 
     /// Gives work back with a delay that doubles with each abandon of the same item in a row,
     /// so a worker that keeps rejecting it (versioning REJECT) does not spin.
     pub(crate) fn abandon(&mut self, token: &str, now: DateTime<Utc>) {
-        let Some(lease) = self.take_lease(token) else {
+        let Some(lease) = self.lease(token) else {
             return;
         };
         let key = match &lease.work {
             Leased::Orchestration { instance, .. } => {
-                // Offer it to another worker first: the one that gave it back may keep
-                // rejecting it (versioning REJECT).
-                self.abandoned_by.insert(instance.clone(), lease.worker);
-                AbandonKey::Orchestration(instance.clone())
+                let (instance, worker) = (instance.clone(), lease.worker);
+                self.abandons.given_back_by(&instance, worker);
+                AbandonKey::Orchestration(instance)
             }
-            Leased::Activity(task) => {
-                AbandonKey::Activity(task.instance.as_str().to_owned(), task.task_id)
-            }
+            Leased::Activity(task) => AbandonKey::Activity(
+                task.instance.as_str().to_owned(),
+                task.execution.clone(),
+                task.task_id,
+            ),
             Leased::Entity(id) => AbandonKey::Entity(id.clone()),
         };
-        let delay = self.backoff(key);
-        self.requeue(lease.work, Some(delay), now);
+        let delay = self.abandons.delay(key, &self.config);
+        if let Ok(token) = token.parse() {
+            self.give_back(token, Some(delay), now);
+        }
     }
 
     pub(crate) fn complete_orchestration(
@@ -331,12 +296,12 @@ impl State {
         let moved_on = instance.execution_id != execution;
         match outcome {
             Ok(effects) => {
-                self.abandons.remove(&AbandonKey::Orchestration(id.clone()));
-                self.abandoned_by.remove(&id);
                 if moved_on {
                     // A new execution (continue-as-new, rewind) starts outside any critical
                     // section; its effects may ask for locks again.
-                    self.release_locks_of(&dt_core::InstanceId::new(id.clone()), now);
+                    self.end_execution(&id, now);
+                } else {
+                    self.abandons.forget_instance(&id);
                 }
                 self.touch(&id, now);
                 self.apply_effects(effects, now);
@@ -377,7 +342,7 @@ impl State {
             .completion_token
             .parse()
             .ok()
-            .and_then(|t: u64| self.leases.get_mut(&t))
+            .and_then(|t: u64| self.leases.get_mut(t))
             .map(|l| &mut l.work)
         else {
             return false;
@@ -422,8 +387,9 @@ impl State {
         else {
             return Ok(());
         };
-        self.abandons.remove(&AbandonKey::Activity(
+        self.abandons.succeeded(&AbandonKey::Activity(
             task.instance.as_str().to_owned(),
+            task.execution.clone(),
             task.task_id,
         ));
         let event = task.result_event(response.result, response.failure_details, now);
@@ -433,22 +399,6 @@ impl State {
             self.touch(id, now);
         }
         Ok(())
-    }
-}
-
-impl State {
-    /// The wait before the next try of an item given back `n` times in a row: the abandon
-    /// delay, doubled each time, capped.
-    pub(super) fn backoff(&mut self, key: AbandonKey) -> chrono::Duration {
-        let count = self.abandons.entry(key).or_insert(0);
-        let exponent = (*count).min(16);
-        *count = count.saturating_add(1);
-        let delay = self
-            .config
-            .abandon_delay
-            .saturating_mul(1 << exponent)
-            .min(self.config.max_abandon_delay.max(self.config.abandon_delay));
-        chrono::Duration::from_std(delay).unwrap_or_default()
     }
 }
 

@@ -2,7 +2,11 @@
 //! leasing entity batches to workers and committing their results, and the client requests
 //! that read and clean entity storage.
 
-use super::state::{AbandonKey, Due, Leased, State};
+use super::abandons::AbandonKey;
+use super::leases::Leased;
+use super::queues::Pick;
+use super::state::State;
+use super::timeline::Due;
 use crate::api::Page;
 use crate::error::{StoreError, clip};
 use chrono::{DateTime, Utc};
@@ -28,9 +32,8 @@ impl State {
             .entities
             .get(id)
             .is_some_and(|e| e.is_dispatchable(holder));
-        if dispatchable && self.ready_entities_set.insert(id.to_owned()) {
-            self.ready_entities.push_back(id.to_owned());
-            self.work_added += 1;
+        if dispatchable {
+            self.queues.ready_entity(id);
         }
     }
 
@@ -92,6 +95,8 @@ impl State {
         self.insert_instance(spec, Self::new_execution_id(), now);
     }
 
+    /// A client's signal, carried out as the same effect an entity's or orchestration's
+    /// signal is.
     pub(crate) fn signal_entity(
         &mut self,
         request: SignalEntityRequest,
@@ -108,34 +113,15 @@ impl State {
         } else {
             request.request_id
         };
-        let mut operation = Operation::signal(
-            &request.instance_id,
+        let signal = Operation::signal_effect(
+            request.instance_id,
             request_id,
             request.name,
             request.input,
-            None,
+            request.scheduled_time.as_ref(),
             now,
         );
-        let at = request
-            .scheduled_time
-            .as_ref()
-            .map(from_timestamp)
-            .filter(|t| *t > now);
-        if let (Some(_), Some(EventType::EntityOperationSignaled(s))) =
-            (at, &mut operation.event.event_type)
-        {
-            s.scheduled_time = request.scheduled_time;
-        }
-        match at {
-            Some(at) => {
-                self.entity_mut_or_create(&request.instance_id, now);
-                self.schedule(
-                    at,
-                    Due::EntityOperation(request.instance_id, Box::new(operation)),
-                );
-            }
-            None => self.queue_entity_operation(&request.instance_id, operation, now),
-        }
+        self.apply_effects(vec![signal], now);
         Ok(())
     }
 
@@ -250,37 +236,32 @@ impl State {
     }
 
     pub(super) fn take_entity(&mut self, filters: &WorkFilters) -> Option<(Request, Leased)> {
-        let format = self.config.entity_work_item_format;
-        let mut skipped = Vec::new();
-        let mut found = None;
-        while let Some(id) = self.ready_entities.pop_front() {
-            let holder = self.locks.holder(&id).map(|h| h.instance.clone());
-            let Some(entity) = self
-                .entities
-                .get_mut(&id)
-                .filter(|e| e.is_dispatchable(holder.as_ref()))
-            else {
-                self.ready_entities_set.remove(&id);
-                continue;
-            };
-            if !filters.accepts_entity(&id) {
-                skipped.push(id);
-                continue;
+        let Self {
+            queues,
+            entities,
+            locks,
+            ..
+        } = self;
+        let id = queues.take_entity(|id| {
+            let holder = locks.holder(id).map(|h| &h.instance);
+            match entities.get(id) {
+                Some(e) if !e.is_dispatchable(holder) => Pick::Drop,
+                None => Pick::Drop,
+                Some(_) if !filters.accepts_entity(id) => Pick::Skip,
+                Some(_) => Pick::Take,
             }
-            self.ready_entities_set.remove(&id);
-            found = entity.dispatch(holder.as_ref(), format).map(|batch| {
-                let request = match batch {
-                    dt_core::EntityBatch::V2(r) => Request::EntityRequestV2(r),
-                    dt_core::EntityBatch::V1(r) => Request::EntityRequest(r),
-                };
-                (request, Leased::Entity(id))
-            });
-            break;
-        }
-        for id in skipped.into_iter().rev() {
-            self.ready_entities.push_front(id);
-        }
-        found
+        })?;
+        let holder = self.locks.holder(&id).map(|h| h.instance.clone());
+        let format = self.config.entity_work_item_format;
+        let batch = self
+            .entities
+            .get_mut(&id)?
+            .dispatch(holder.as_ref(), format)?;
+        let request = match batch {
+            dt_core::EntityBatch::V2(r) => Request::EntityRequestV2(r),
+            dt_core::EntityBatch::V1(r) => Request::EntityRequest(r),
+        };
+        Some((request, Leased::Entity(id)))
     }
 
     /// Commits a worker's answer to an entity batch. A batch that failed as a whole is run
@@ -313,11 +294,13 @@ impl State {
         self.take_lease(&token);
         match outcome {
             dt_core::EntityOutcome::Retry => {
-                let delay = self.backoff(AbandonKey::Entity(id.clone()));
-                self.schedule(now + delay, Due::Entity(id));
+                let delay = self
+                    .abandons
+                    .delay(AbandonKey::Entity(id.clone()), &self.config);
+                self.timeline.schedule(now + delay, Due::Entity(id));
             }
             dt_core::EntityOutcome::Committed(effects) => {
-                self.abandons.remove(&AbandonKey::Entity(id.clone()));
+                self.abandons.succeeded(&AbandonKey::Entity(id.clone()));
                 self.touch_entity(&id);
                 self.apply_effects(effects, now);
             }

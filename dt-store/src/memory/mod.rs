@@ -3,10 +3,14 @@
 //! A std mutex rather than tokio's because no lock is ever held across an `.await`: every
 //! method locks, changes state synchronously, unlocks, and only then waits on a `Notify`.
 
+mod abandons;
 mod client;
 mod dispatch;
 mod entities;
+mod kind;
+mod leases;
 mod query;
+mod queues;
 mod state;
 mod timeline;
 
@@ -63,7 +67,9 @@ impl MemoryStore {
             let mut state = self.lock();
             let result = f(&mut state, now);
             let wake = state.take_wake();
-            let schedule = std::mem::take(&mut state.schedule_added);
+            // Both flags are taken: `|` rather than `||`.
+            let schedule =
+                state.timeline.take_earliest_changed() | state.leases.take_earliest_changed();
             (result, wake, schedule)
         };
         match wake {
@@ -197,7 +203,7 @@ impl Store for MemoryStore {
     }
 
     async fn purge_instances(&self, target: PurgeTarget, recursive: bool) -> StoreResult<usize> {
-        Ok(self.with_state(|s, _| s.purge(target, recursive)))
+        Ok(self.with_state(|s, now| s.purge(target, recursive, now)))
     }
 
     async fn query_instances(&self, query: InstanceQuery) -> StoreResult<Page<OrchestrationState>> {
@@ -312,10 +318,7 @@ impl Store for MemoryStore {
     }
 
     async fn reset(&self) -> StoreResult<()> {
-        self.with_state(|s, _| {
-            s.clear();
-            s.work_added += 1;
-        });
+        self.with_state(|s, _| s.clear());
         Ok(())
     }
 }

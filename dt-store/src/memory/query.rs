@@ -161,7 +161,12 @@ impl State {
     }
 
     /// Purges terminal instances (and, if asked, their children, depth first); returns the count.
-    pub(crate) fn purge(&mut self, target: PurgeTarget, recursive: bool) -> usize {
+    pub(crate) fn purge(
+        &mut self,
+        target: PurgeTarget,
+        recursive: bool,
+        now: DateTime<Utc>,
+    ) -> usize {
         let roots: Vec<String> = match target {
             PurgeTarget::Instance(id) if id.starts_with('@') => return self.purge_entity(&id),
             PurgeTarget::Instance(id) => vec![id],
@@ -207,7 +212,7 @@ impl State {
                         .map(|c| (c.into_string(), Some(id.clone()))),
                 );
             }
-            if self.remove_instance(&id).is_some() {
+            if self.remove_instance(&id, now).is_some() {
                 count += 1;
             }
         }

@@ -1,13 +1,19 @@
-//! The in-memory store's state and the bookkeeping every operation shares: creating and
-//! touching instances, carrying out effects, and the timeline of things due later.
+//! The in-memory store's state, made of parts that each keep their own agreements (queues,
+//! leases, timeline, abandons), and what every operation shares: creating and touching
+//! instances, the end of an execution, and carrying out effects.
 
-use crate::api::{StoreConfig, WorkerId};
+use super::abandons::Abandons;
+use super::kind::WorkKind;
+use super::leases::Leases;
+use super::queues::Queues;
+use super::timeline::{Due, Timeline};
+use crate::api::{StoreConfig, WorkLimits, WorkerId};
 use chrono::{DateTime, Utc};
 use dt_core::{
-    ActivityTask, Effect, Entity, ExecutionId, Instance, Locks, NewInstance, Operation,
-    TerminateOutcome, TimerTask, WorkFilters,
+    ActivityTask, Effect, Entity, ExecutionId, Instance, Locks, NewInstance, TerminateOutcome,
+    WorkFilters,
 };
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -20,36 +26,21 @@ pub(crate) struct State {
     pub(crate) instances: HashMap<String, Box<Entry>>,
     /// Instance ids in creation order, for paging.
     pub(crate) by_creation: BTreeMap<u64, String>,
-    /// Instances that may be dispatchable; checked again when popped.
-    pub(crate) ready: VecDeque<String>,
-    pub(crate) ready_set: HashSet<String>,
-    /// Activities waiting for a worker.
-    pub(crate) activities: VecDeque<ActivityTask>,
-    /// Things due at a time: timers, delayed starts, backoffs, lease expiries.
-    pub(crate) timeline: BTreeMap<(DateTime<Utc>, u64), Due>,
-    /// Work items handed to workers, by completion token.
-    pub(crate) leases: HashMap<u64, Lease>,
-    pub(crate) workers: HashMap<WorkerId, Worker>,
-    /// Per-instance notifiers for `wait_for_instance`, created on demand.
-    pub(crate) waiters: HashMap<String, Arc<Notify>>,
-    pub(crate) next_seq: u64,
     /// Durable entities by id.
     pub(crate) entities: HashMap<String, Entity>,
     /// Which critical section holds which entity, and who waits.
     pub(crate) locks: Locks,
-    /// Entities that may have a batch to run; checked again when popped.
-    pub(crate) ready_entities: VecDeque<String>,
-    pub(crate) ready_entities_set: HashSet<String>,
-    /// How many times in a row each orchestration / activity was abandoned, for the backoff.
-    pub(crate) abandons: HashMap<AbandonKey, u32>,
-    /// The worker that last gave each orchestration back, which gets it only if no other
-    /// connected worker would take it.
-    pub(crate) abandoned_by: HashMap<String, WorkerId>,
-    /// Set when something was added to the timeline, so the scheduler recomputes its deadline.
-    pub(crate) work_added: u32,
-    pub(crate) schedule_added: bool,
-    /// Set when a lease ended: a worker at its limit may take more now.
-    pub(crate) lease_ended: bool,
+    pub(crate) queues: Queues,
+    pub(crate) timeline: Timeline,
+    pub(crate) leases: Leases,
+    pub(crate) abandons: Abandons,
+    /// Connected workers. Survives a reset, and holds nothing about work.
+    pub(crate) workers: HashMap<WorkerId, Worker>,
+    /// Per-instance notifiers for `wait_for_instance`, created on demand. Survives a reset.
+    pub(crate) waiters: HashMap<String, Arc<Notify>>,
+    /// Names completion tokens and instance incarnations. Survives a reset, so an answer from
+    /// before the reset can never match a lease granted after it.
+    next_seq: u64,
 }
 
 pub(crate) struct Entry {
@@ -57,53 +48,16 @@ pub(crate) struct Entry {
     pub(crate) instance: Instance,
 }
 
+/// A connected worker: what it asked for. What it holds is in [`Leases`].
 pub(crate) struct Worker {
     /// Shared so each fetch can hold them while it changes the queues, without a copy.
     pub(crate) filters: Arc<WorkFilters>,
     pub(crate) history_streaming: bool,
-    pub(crate) limits: crate::api::WorkLimits,
-    /// Items held now, by kind: orchestrations, activities, entity batches.
-    pub(crate) holding: [usize; 3],
+    pub(crate) limits: WorkLimits,
     /// It may refuse an item it is woken for (filters, or a limit reached).
     pub(crate) picky: bool,
-    pub(crate) tokens: HashSet<u64>,
-    /// Rotates which queue a worker looks at first, so no kind of work starves the others.
-    pub(crate) turn: u8,
-}
-
-/// A work item handed to a worker.
-pub(crate) struct Lease {
-    pub(crate) worker: WorkerId,
-    pub(crate) expires_at: DateTime<Utc>,
-    pub(crate) work: Leased,
-}
-
-pub(crate) enum Leased {
-    Orchestration {
-        instance: String,
-        /// The creation sequence number of the instance it was dispatched for, so an answer
-        /// never reaches a replacement that happens to reuse the execution id.
-        incarnation: u64,
-        execution: ExecutionId,
-        /// Actions of the chunks received so far of a chunked (isPartial) answer.
-        partial: Vec<dt_proto::OrchestratorAction>,
-        /// The chunkIndex expected next; a lower one is a duplicate.
-        next_chunk: i32,
-    },
-    Activity(ActivityTask),
-    Entity(String),
-}
-
-impl Leased {
-    /// 0 for orchestrations, 1 for activities, 2 for entity batches (index into
-    /// `Worker::holding`).
-    pub(crate) fn kind(&self) -> usize {
-        match self {
-            Self::Orchestration { .. } => 0,
-            Self::Activity(_) => 1,
-            Self::Entity(_) => 2,
-        }
-    }
+    /// Which queue it looks at first next time, so no kind of work starves the others.
+    pub(crate) turn: WorkKind,
 }
 
 /// Whom to wake after a change.
@@ -116,28 +70,6 @@ pub(crate) enum Wake {
     All,
 }
 
-/// What a run of abandons is counted against.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum AbandonKey {
-    Orchestration(String),
-    Activity(String, i32),
-    Entity(String),
-}
-
-/// Something to do at a time.
-pub(crate) enum Due {
-    Timer(TimerTask),
-    /// An instance whose scheduled start or abandon backoff has passed.
-    Instance(String),
-    /// An abandoned activity whose backoff has passed.
-    Activity(Box<ActivityTask>),
-    LeaseExpiry(u64),
-    /// An entity whose abandon backoff has passed.
-    Entity(String),
-    /// A delayed signal whose time has come.
-    EntityOperation(String, Box<Operation>),
-}
-
 impl State {
     pub(crate) fn new(config: StoreConfig) -> Self {
         Self {
@@ -146,20 +78,17 @@ impl State {
         }
     }
 
-    /// Takes the change flags and decides whom to wake. One worker per new item, unless some
-    /// worker may refuse what it is woken for (filters, a limit reached, an item it gave back
-    /// that another worker should have) and so leave it waiting; then everyone looks. A lease
-    /// that ended while work is queued may free a worker that was at its limit.
+    /// Decides whom to wake for what changed. One worker per new item, unless some worker may
+    /// refuse what it is woken for (filters, a limit reached, an item it gave back that another
+    /// worker should have) and so leave it waiting; then everyone looks. A lease that ended
+    /// while work is queued may free a worker that was at its limit.
     pub(crate) fn take_wake(&mut self) -> Wake {
-        let work = std::mem::take(&mut self.work_added);
-        let lease_ended = std::mem::take(&mut self.lease_ended);
-        let picky = !self.abandoned_by.is_empty() || self.workers.values().any(|w| w.picky);
-        let queued = !(self.ready.is_empty()
-            && self.activities.is_empty()
-            && self.ready_entities.is_empty());
+        let added = self.queues.take_added();
+        let lease_ended = self.leases.take_ended();
+        let picky = self.abandons.any_given_back() || self.workers.values().any(|w| w.picky);
         let limited = || self.workers.values().any(|w| w.limits.any());
-        match (work, picky) {
-            (0, _) if lease_ended && queued && limited() => Wake::All,
+        match (added, picky) {
+            (0, _) if lease_ended && !self.queues.is_empty() && limited() => Wake::All,
             (0, _) => Wake::Nobody,
             (_, true) => Wake::All,
             (n, false) => Wake::One(n),
@@ -179,12 +108,6 @@ impl State {
         self.instances.get_mut(id).map(|e| &mut e.instance)
     }
 
-    pub(crate) fn schedule(&mut self, at: DateTime<Utc>, due: Due) {
-        let seq = self.next_seq();
-        self.timeline.insert((at, seq), due);
-        self.schedule_added = true;
-    }
-
     /// Call after any change to an instance: wakes its waiters and queues it if it can be
     /// dispatched (or sets a wake-up for its scheduled start).
     pub(crate) fn touch(&mut self, id: &str, now: DateTime<Utc>) {
@@ -195,27 +118,29 @@ impl State {
             return;
         };
         if instance.is_terminal() {
-            // A finished orchestration holds no locks, whatever it forgot to release.
-            self.release_locks_of(&dt_core::InstanceId::new(id), now);
-            self.abandoned_by.remove(id);
+            self.end_execution(id, now);
             if let Some(finished) = self.instance_mut(id) {
                 finished.archive();
             }
             return;
         }
-        let Some(instance) = self.instance(id) else {
-            return;
-        };
         if let Some(at) = instance.start_delayed_until(now) {
             if instance.in_flight.is_none() {
-                self.schedule(at, Due::Instance(id.to_owned()));
+                self.timeline.schedule(at, Due::Instance(id.to_owned()));
             }
             return;
         }
-        if instance.is_dispatchable(now) && self.ready_set.insert(id.to_owned()) {
-            self.ready.push_back(id.to_owned());
-            self.work_added += 1;
+        if instance.is_dispatchable(now) {
+            self.queues.ready_instance(id);
         }
+    }
+
+    /// Lets go of what belonged to the instance's current execution, which has ended or is being
+    /// replaced by another (terminal status, continue-as-new, rewind, replacement, purge): the
+    /// locks it holds or waits for, and its run of abandons. The one place this happens.
+    pub(crate) fn end_execution(&mut self, id: &str, now: DateTime<Utc>) {
+        self.release_locks_of(&dt_core::InstanceId::new(id), now);
+        self.abandons.forget_instance(id);
     }
 
     /// Inserts a new instance (replacing any with the same id) and queues it.
@@ -226,7 +151,7 @@ impl State {
         now: DateTime<Utc>,
     ) -> String {
         let id = spec.id.clone();
-        self.remove_instance(&id);
+        self.remove_instance(&id, now);
         let seq = self.next_seq();
         self.by_creation.insert(seq, id.clone());
         let instance = Instance::new(spec, execution, now);
@@ -236,12 +161,10 @@ impl State {
         id
     }
 
-    pub(crate) fn remove_instance(&mut self, id: &str) -> Option<Instance> {
+    pub(crate) fn remove_instance(&mut self, id: &str, now: DateTime<Utc>) -> Option<Instance> {
         let entry = self.instances.remove(id)?;
         self.by_creation.remove(&entry.seq);
-        self.abandoned_by.remove(id);
-        let now = entry.instance.last_updated_at;
-        self.release_locks_of(&entry.instance.id, now);
+        self.end_execution(id, now);
         if let Some(notify) = self.waiters.get(id) {
             notify.notify_waiters();
         }
@@ -252,18 +175,31 @@ impl State {
         ExecutionId::new(uuid::Uuid::new_v4().simple().to_string())
     }
 
+    /// Queues an activity if the execution that scheduled it is still alive; `returned` puts
+    /// it first in line (a lost worker's). The one check that no activity runs for an
+    /// execution that has ended or moved on.
+    pub(crate) fn queue_activity(&mut self, task: ActivityTask, returned: bool) {
+        let alive = self
+            .instance(task.instance.as_str())
+            .is_some_and(|i| i.execution_id == task.execution && !i.is_terminal());
+        match (alive, returned) {
+            (false, _) => {}
+            (true, false) => self.queues.push_activity(task),
+            (true, true) => self.queues.return_activity(task),
+        }
+    }
+
     /// Carries out effects, including the ones they cause in turn, within the current commit.
+    /// Worker answers and client requests alike change other parts of the state only through
+    /// here.
     pub(crate) fn apply_effects(&mut self, effects: Vec<Effect>, now: DateTime<Utc>) {
         let mut queue: VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
             match effect {
-                Effect::ScheduleActivity(task) => {
-                    self.activities.push_back(task);
-                    self.work_added += 1;
-                }
+                Effect::ScheduleActivity(task) => self.queues.push_activity(task),
                 Effect::CreateTimer(timer) => {
                     let at = timer.due();
-                    self.schedule(at, Due::Timer(timer));
+                    self.timeline.schedule(at, Due::Timer(timer));
                 }
                 Effect::StartChild(spec) => self.start_child(spec, now, &mut queue),
                 Effect::SendEvent { target, event } => {
@@ -284,7 +220,9 @@ impl State {
                     not_before,
                 } => match not_before {
                     Some(at) if at > now => {
-                        self.schedule(at, Due::EntityOperation(target, Box::new(operation)))
+                        self.entity_mut_or_create(&target, now);
+                        self.timeline
+                            .schedule(at, Due::EntityOperation(target, Box::new(operation)));
                     }
                     _ => self.queue_entity_operation(&target, operation, now),
                 },
@@ -376,7 +314,7 @@ impl State {
     }
 
     /// Terminates one instance; returns the effects of a termination done on the spot.
-    pub(crate) fn terminate(
+    fn terminate(
         &mut self,
         id: &str,
         reason: Option<String>,
@@ -394,24 +332,21 @@ impl State {
         }
     }
 
-    /// Drops all instances and queued work; workers stay connected with their filters, and
-    /// waiters are woken so they see the instance is gone.
+    /// Drops all instances, entities, queued work and leases; workers stay connected with
+    /// their filters, and waiters are woken so they see the instance is gone. Whatever a
+    /// worker held is forgotten with the leases, which are also what its slots are counted
+    /// from, so every slot is free again.
     pub(crate) fn clear(&mut self) {
-        let config = self.config.clone();
-        let mut workers = std::mem::take(&mut self.workers);
-        for worker in workers.values_mut() {
-            worker.tokens.clear();
-        }
-        let waiters = std::mem::take(&mut self.waiters);
-        // Sequence numbers name completion tokens: restarting them would let a worker's answer
-        // from before the reset complete a new lease that happens to get the same token.
-        let next_seq = self.next_seq;
-        *self = Self::new(config);
-        self.next_seq = next_seq;
-        self.workers = workers;
-        for notify in waiters.values() {
+        let survivors = Self {
+            config: self.config.clone(),
+            workers: std::mem::take(&mut self.workers),
+            waiters: std::mem::take(&mut self.waiters),
+            next_seq: self.next_seq,
+            ..Self::default()
+        };
+        *self = survivors;
+        for notify in self.waiters.values() {
             notify.notify_waiters();
         }
-        self.waiters = waiters;
     }
 }

@@ -1,18 +1,73 @@
-//! Carrying out what has come due: timers, delayed starts and backoffs, lease expiries.
+//! The timeline: what is due at a time (timers, delayed starts, delayed signals, the end of
+//! an abandon back-off), in time order, and carrying it out when it is due. Lease expiries are
+//! kept by the leases themselves ([`super::leases`]).
 
-use super::state::{Due, State};
+use super::state::State;
 use chrono::{DateTime, Utc};
+use dt_core::{ActivityTask, Operation, TimerTask};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Something to do at a time.
+pub(crate) enum Due {
+    Timer(TimerTask),
+    /// An instance whose scheduled start or abandon back-off has passed.
+    Instance(String),
+    /// An abandoned activity whose back-off has passed.
+    Activity(Box<ActivityTask>),
+    /// An entity whose abandon back-off has passed.
+    Entity(String),
+    /// A delayed signal whose time has come.
+    EntityOperation(String, Box<Operation>),
+}
+
+#[derive(Default)]
+pub(crate) struct Timeline {
+    entries: BTreeMap<(DateTime<Utc>, u64), Due>,
+    next_seq: u64,
+    /// Set when an entry became the first, so the scheduler recomputes its deadline.
+    earliest_changed: bool,
+}
+
+impl Timeline {
+    pub(crate) fn schedule(&mut self, at: DateTime<Utc>, due: Due) {
+        self.next_seq += 1;
+        let key = (at, self.next_seq);
+        if self
+            .entries
+            .first_key_value()
+            .is_none_or(|(first, _)| key < *first)
+        {
+            self.earliest_changed = true;
+        }
+        self.entries.insert(key, due);
+    }
+
+    /// Removes and returns the first entry due by `now`.
+    fn pop_due(&mut self, now: DateTime<Utc>) -> Option<Due> {
+        let entry = self.entries.first_entry()?;
+        (entry.key().0 <= now).then(|| entry.remove())
+    }
+
+    fn next_at(&self) -> Option<DateTime<Utc>> {
+        self.entries.first_key_value().map(|((at, _), _)| *at)
+    }
+
+    /// Whether the first entry moved earlier since the last call.
+    pub(crate) fn take_earliest_changed(&mut self) -> bool {
+        std::mem::take(&mut self.earliest_changed)
+    }
+}
+
 impl State {
-    /// Runs everything due at or before `now`; returns how long until the next entry.
+    /// Runs everything due at or before `now`; returns how long until the next entry or lease
+    /// expiry.
     pub(crate) fn run_due(&mut self, now: DateTime<Utc>) -> Option<Duration> {
-        while let Some(entry) = self.timeline.first_entry() {
-            let (at, _) = *entry.key();
-            if at > now {
-                break;
-            }
-            let due = entry.remove();
+        while let Some(token) = self.leases.expired(now) {
+            tracing::warn!(token, "work item lease expired; dispatching it again");
+            self.give_back(token, None, now);
+        }
+        while let Some(due) = self.timeline.pop_due(now) {
             match due {
                 Due::Timer(timer) => {
                     let id = timer.instance.as_str().to_owned();
@@ -22,24 +77,17 @@ impl State {
                     }
                 }
                 Due::Instance(id) => self.touch(&id, now),
-                Due::Activity(task) => {
-                    let alive = self
-                        .instance(task.instance.as_str())
-                        .is_some_and(|i| i.execution_id == task.execution && !i.is_terminal());
-                    if alive {
-                        self.activities.push_back(*task);
-                        self.work_added += 1;
-                    }
-                }
-                Due::LeaseExpiry(token) => self.expire_lease(token, now),
+                Due::Activity(task) => self.queue_activity(*task, false),
                 Due::Entity(id) => self.touch_entity(&id),
                 Due::EntityOperation(target, operation) => {
                     self.queue_entity_operation(&target, *operation, now);
                 }
             }
         }
-        self.timeline
-            .first_key_value()
-            .map(|((at, _), _)| (*at - now).to_std().unwrap_or(Duration::ZERO))
+        let next = match (self.timeline.next_at(), self.leases.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.map(|at| (at - now).to_std().unwrap_or(Duration::ZERO))
     }
 }

@@ -1,0 +1,137 @@
+//! Work items handed to workers: each lease by completion token, what each worker holds, and
+//! when each lease expires. A worker's concurrency slots are counted from its leases here and
+//! nowhere else, so ending or forgetting a lease frees its slot by construction.
+
+use super::kind::{PerKind, WorkKind};
+use crate::api::WorkerId;
+use chrono::{DateTime, Utc};
+use dt_core::{ActivityTask, ExecutionId};
+use std::collections::{BTreeSet, HashMap};
+
+/// A work item handed to a worker.
+pub(crate) struct Lease {
+    pub(crate) worker: WorkerId,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) work: Leased,
+}
+
+/// What a lease holds.
+pub(crate) enum Leased {
+    Orchestration {
+        instance: String,
+        /// The creation sequence number of the instance it was dispatched for, so an answer
+        /// never reaches a replacement that happens to reuse the execution id.
+        incarnation: u64,
+        execution: ExecutionId,
+        /// Actions of the chunks received so far of a chunked (isPartial) answer.
+        partial: Vec<dt_proto::OrchestratorAction>,
+        /// The chunkIndex expected next; a lower one is a duplicate.
+        next_chunk: i32,
+    },
+    Activity(ActivityTask),
+    Entity(String),
+}
+
+impl Leased {
+    pub(crate) fn kind(&self) -> WorkKind {
+        match self {
+            Self::Orchestration { .. } => WorkKind::Orchestration,
+            Self::Activity(_) => WorkKind::Activity,
+            Self::Entity(_) => WorkKind::Entity,
+        }
+    }
+}
+
+/// The leases one worker holds.
+#[derive(Default)]
+struct Held {
+    tokens: BTreeSet<u64>,
+    count: PerKind<usize>,
+}
+
+/// Every live lease.
+#[derive(Default)]
+pub(crate) struct Leases {
+    by_token: HashMap<u64, Lease>,
+    held: HashMap<WorkerId, Held>,
+    /// (expiry, token) of every live lease, soonest first.
+    expiries: BTreeSet<(DateTime<Utc>, u64)>,
+    /// Set when a lease ended: a worker at its limit may take more now.
+    ended: bool,
+    /// Set when a lease became the first to expire, so the scheduler recomputes its deadline.
+    earliest_changed: bool,
+}
+
+impl Leases {
+    /// Records a new lease under `token`.
+    pub(crate) fn grant(&mut self, token: u64, lease: Lease) {
+        let held = self.held.entry(lease.worker).or_default();
+        held.tokens.insert(token);
+        held.count[lease.work.kind()] += 1;
+        let key = (lease.expires_at, token);
+        if self.expiries.first().is_none_or(|first| key < *first) {
+            self.earliest_changed = true;
+        }
+        self.expiries.insert(key);
+        self.by_token.insert(token, lease);
+    }
+
+    pub(crate) fn get(&self, token: u64) -> Option<&Lease> {
+        self.by_token.get(&token)
+    }
+
+    pub(crate) fn get_mut(&mut self, token: u64) -> Option<&mut Lease> {
+        self.by_token.get_mut(&token)
+    }
+
+    /// Ends a lease (completed, given back or expired) and frees its worker's slot.
+    pub(crate) fn end(&mut self, token: u64) -> Option<Lease> {
+        let lease = self.by_token.remove(&token)?;
+        if let Some(held) = self.held.get_mut(&lease.worker) {
+            held.tokens.remove(&token);
+            held.count[lease.work.kind()] -= 1;
+            if held.tokens.is_empty() {
+                self.held.remove(&lease.worker);
+            }
+        }
+        self.expiries.remove(&(lease.expires_at, token));
+        self.ended = true;
+        Some(lease)
+    }
+
+    /// The tokens a worker holds, oldest first.
+    pub(crate) fn held_by(&self, worker: WorkerId) -> Vec<u64> {
+        self.held
+            .get(&worker)
+            .map(|h| h.tokens.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many items of `kind` the worker holds.
+    pub(crate) fn holding(&self, worker: WorkerId, kind: WorkKind) -> usize {
+        self.held.get(&worker).map_or(0, |h| h.count[kind])
+    }
+
+    /// The token of a lease that has expired by `now`, soonest first.
+    pub(crate) fn expired(&self, now: DateTime<Utc>) -> Option<u64> {
+        self.expiries
+            .first()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, token)| *token)
+    }
+
+    /// When the next lease expires.
+    pub(crate) fn next_expiry(&self) -> Option<DateTime<Utc>> {
+        self.expiries.first().map(|(at, _)| *at)
+    }
+
+    /// Whether the first expiry moved earlier since the last call.
+    pub(crate) fn take_earliest_changed(&mut self) -> bool {
+        std::mem::take(&mut self.earliest_changed)
+    }
+
+    /// Whether a lease ended since the last call.
+    pub(crate) fn take_ended(&mut self) -> bool {
+        std::mem::take(&mut self.ended)
+    }
+}
