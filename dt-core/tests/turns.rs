@@ -1598,3 +1598,31 @@ fn history_limit_admits_a_turn_that_exactly_fills_the_cap() -> TestResult {
     assert_eq!(inst.history.len(), 10);
     Ok(())
 }
+
+/// The cap bounds one execution's history; a turn that continues as new starts a fresh one, so
+/// it is exempt however many events the ending execution would reach (issue 10, guard (a)).
+#[test]
+fn history_limit_never_fails_a_turn_that_continues_as_new() -> TestResult {
+    let (mut inst, task) = running_with_one_activity()?;
+    inst.deliver_result(&task.execution, task.result_event(None, None, t(2)), t(2));
+    let old_execution = inst.execution_id.clone();
+    let limited = TurnContext {
+        max_history_size: 5,
+        ..ctx(3)
+    };
+    let actions = vec![
+        schedule_task(2, "B", None),
+        schedule_task(3, "C", None),
+        continue_as_new(4, Some("\"next\""), None, Vec::new()),
+    ];
+    run_turn_with(&mut inst, &limited, turn(actions)?)?;
+    assert_ne!(
+        inst.status,
+        RuntimeStatus::Failed,
+        "failure: {:?}",
+        inst.failure
+    );
+    assert_ne!(inst.execution_id, old_execution, "a new execution started");
+    assert_eq!(inst.input.as_deref(), Some("\"next\""));
+    Ok(())
+}

@@ -11,6 +11,8 @@ pub(crate) fn to_status(err: StoreError) -> Status {
         StoreError::FailedPrecondition(m) => Status::failed_precondition(m),
         StoreError::InvalidArgument(m) => Status::invalid_argument(m),
         StoreError::Unsupported(m) => Status::unimplemented(m),
+        StoreError::Internal(m) => Status::internal(m),
+        StoreError::Unavailable(m) => Status::unavailable(m),
     }
 }
 
@@ -33,6 +35,8 @@ mod tests {
                 Code::InvalidArgument,
             ),
             (StoreError::Unsupported("x".into()), Code::Unimplemented),
+            (StoreError::Internal("x".into()), Code::Internal),
+            (StoreError::Unavailable("x".into()), Code::Unavailable),
         ];
         for (err, code) in rows {
             let status = to_status(err.clone());

@@ -2,28 +2,100 @@
 //! implementation keeps.
 //!
 //! # Contract
-//! - **Atomic turns.** A completion (orchestration, activity or entity batch) is committed as
+//! Every implementation keeps these sentences. Each has a label; the conformance suite (crate
+//! `dt-store-conformance`) names in each check the sentences it proves.
+//!
+//! **Commits**
+//! - **C1** A call that returns `Ok` has committed its whole change, visible to the next call:
+//!   reads show it, and work it made ready is handed out by the next fetch. A call that returns
+//!   an error has changed nothing, unless its method says otherwise.
+//! - **C2** A completion (orchestration turn, activity result, entity batch) is committed as
 //!   one unit: the new history, status or entity state, and every effect (activities queued,
 //!   timers set, children created, events delivered, parents notified, entity operations
-//!   queued, replies routed, locks granted) or none of it.
-//! - **Leases.** [`Store::next_work_item`] hands a work item to exactly one worker and records a
-//!   lease under a fresh, unique completion token. The lease ends when the item is completed or
-//!   abandoned with that token, when the worker disconnects ([`Store::disconnect_worker`]), or
-//!   when it expires (`StoreConfig::lease_duration`). A lease that ends without a completion
-//!   puts the work back to be dispatched again; a completion carrying a token whose lease has
-//!   ended (a duplicate, or a late answer from a lost worker) is ignored and reported as success.
-//! - **One orchestration work item in flight per instance, one batch per entity**; what arrives
-//!   meanwhile waits for the next one. Entity operations run in arrival order, and while a
-//!   critical section holds an entity only its orchestration's operations run.
-//! - **Locks.** A lock set is granted whole or not at all; no entity has two holders; locks are
-//!   released by unlock or when the holder ends, continues as new, is purged or replaced.
-//! - **Execution scoping.** Results of activities, timers and children are delivered only to the
-//!   execution that scheduled them; nothing is delivered to a terminal instance.
-//! - **Waiting.** [`Store::next_work_item`] and [`Store::wait_for_instance`] wait on
-//!   notifications, never by polling, and are cancel-safe: dropping the future loses nothing.
-//! - **Time.** Timers, delayed starts, delayed signals, lease expiry and backoffs are carried
-//!   out by [`Store::run_due`], which the server's scheduler calls when the deadline it
-//!   returned passes or when [`Store::schedule_changed`] fires.
+//!   queued, replies routed, locks granted), or none of it.
+//! - **C3** Errors keep their kind ([`StoreError`]): `NotFound`, `AlreadyExists`,
+//!   `FailedPrecondition` and `InvalidArgument` are the caller's; `Internal` and `Unavailable`
+//!   are the store's own trouble.
+//!
+//! **Instances**
+//! - **I1** A created instance is `Pending` with its name, version, input, tags, execution id
+//!   and the store's clock as creation time; an empty id gets a generated one; a scheduled
+//!   start ahead of the clock holds its first work item until then.
+//! - **I2** An id that is taken is `AlreadyExists` unless the request lists the existing
+//!   status as replaceable; a replacement is a new execution, and the replaced one's work in
+//!   flight and pending results are dropped.
+//! - **I3** Client changes (raise event, terminate, suspend, resume) reach the worker in the
+//!   next work item, in the order they were made; raising on an unknown instance is
+//!   `NotFound`, on a terminal one it is dropped.
+//! - **I4** Terminating an instance that never ran ends it at once; a running one gets
+//!   `executionTerminated` to acknowledge; with `recursive`, its live children are terminated
+//!   once it ends; unknown and terminal instances are left alone.
+//! - **I5** Restart and rewind start a terminal (rewind: failed) instance again; anything
+//!   else is `FailedPrecondition`, an unknown id `NotFound`.
+//! - **I6** Terminate-now ends live instances without a worker; instances holding entity
+//!   locks, unknown and terminal ones are returned untouched.
+//! - **I7** Purge removes terminal instances only, with their histories; `recursive` removes
+//!   their children too, but never an instance that merely reuses a child's id.
+//! - **I8** Queries page in creation order with a continuation token on every page but the
+//!   last; id listings page terminal instances in completion order.
+//!
+//! **Turns**
+//! - **T1** Timers, delayed starts, delayed signals, lease expiries and back-offs are carried
+//!   out by [`Store::run_due`] once the store's clock has reached their time, never before;
+//!   `run_due` returns how long until the next one. The store reads time only from the
+//!   [`Clock`](crate::Clock) it was given.
+//! - **T2** [`Store::schedule_changed`] resolves after something was scheduled earlier than
+//!   anything before it, so the scheduler can move its deadline.
+//! - **T3** At most one orchestration work item per instance is in flight; what arrives
+//!   meanwhile waits for the next one, in arrival order.
+//! - **T4** A completion under a token whose lease has ended (a duplicate, a late answer) is
+//!   ignored and reported as success; chunked answers are applied once, whole, with their last
+//!   chunk.
+//! - **T5** A malformed answer fails the orchestration (so it never hangs) and is
+//!   `InvalidArgument`.
+//! - **T6** Results of activities, timers and children reach only the execution that asked
+//!   for them; nothing reaches a terminal instance. The history cap fails an execution that
+//!   would grow past it, but never a turn that continues as new.
+//!
+//! **Leases**
+//! - **L1** [`Store::next_work_item`] / [`Store::try_next_work_item`] hand each work item to
+//!   one worker under a fresh completion token, unique for the store's lifetime (across
+//!   resets too).
+//! - **L2** A lease ends with a completion, an abandon, the worker's disconnect, or expiry;
+//!   work whose lease ended without a completion is dispatched again under a new token.
+//! - **L3** A disconnect puts the worker's work back at once.
+//! - **L4** An abandoned item comes back after `abandon_delay`, doubled for each further
+//!   abandon of the same item in a row, capped at `max_abandon_delay`.
+//! - **L5** A lease expires `lease_duration` after it was granted.
+//! - **L6** Work given back belongs to the instance as it was: if the instance was replaced,
+//!   ended or moved to another execution meanwhile, the work is dropped and the new
+//!   execution's work is left alone.
+//! - **L7** A worker holds at most its limit of each kind (orchestrations, activities, entity
+//!   batches); a slot is free again when the lease ends, however it ends (reset included), and
+//!   a worker that waits at its limit is woken then.
+//! - **L8** A worker is handed only work its filters accept.
+//!
+//! **Waiting**
+//! - **W1** [`Store::next_work_item`] waits until an item this worker accepts is ready, and
+//!   is cancel-safe: a dropped wait holds no lease. [`Store::try_next_work_item`] never waits.
+//! - **W2** [`Store::wait_for_instance`] returns once the instance exists and satisfies the
+//!   condition, with its state then; it waits on notifications, never by polling, and is
+//!   cancel-safe.
+//!
+//! **Entities**
+//! - **E1** A signal to `@name@key` is queued for the entity (at its `scheduledTime` if that is
+//!   ahead of the clock); another id is `InvalidArgument`; an entity without state reads as
+//!   absent.
+//! - **E2** One batch per entity is in flight; operations run in arrival order; a batch that
+//!   failed as a whole commits nothing and runs again after a back-off.
+//! - **E3** A lock set is granted whole or not at all, and no entity has two holders; while
+//!   held, only the holder's operations run. Locks are released by unlock, and when the holder
+//!   ends (completes, fails, is terminated), continues as new, is replaced, purged or reset.
+//! - **E4** Purging an entity removes it only when idle and unlocked.
+//!
+//! **Reset**
+//! - **R1** [`Store::reset`] removes every instance, entity, queued item and lease; connected
+//!   workers stay connected, with every slot free.
 
 use crate::error::StoreError;
 use async_trait::async_trait;
@@ -261,6 +333,10 @@ pub trait Store: Send + Sync + 'static {
     /// Waits for the next work item this worker's filters accept and leases it to the worker.
     /// Cancel-safe: a lease is taken only when the item is returned.
     async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WorkItem>;
+
+    /// Leases the next work item this worker's filters and limits accept if one is ready now;
+    /// `None` if none is. Never waits.
+    async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>>;
 
     /// Commits a worker's answer to an orchestration work item. Unknown or ended leases are
     /// ignored. An answer marked partial is held until the last chunk under the same token

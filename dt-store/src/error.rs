@@ -3,7 +3,8 @@
 use thiserror::Error;
 
 /// Why a store call failed. Unless the contract of a method says otherwise, an error means
-/// nothing was changed.
+/// nothing was changed. The kind travels to the edge unchanged (dt-grpc maps each to one
+/// status code): never flatten one into another or into a string.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum StoreError {
     /// The named instance does not exist.
@@ -21,6 +22,30 @@ pub enum StoreError {
     /// The operation is not supported by this store or server yet.
     #[error("{0}")]
     Unsupported(String),
+    /// Something went wrong inside the store that is not the caller's fault (a broken
+    /// invariant, corrupt stored data). Retrying will not help.
+    #[error("{0}")]
+    Internal(String),
+    /// The store cannot be reached right now (a database that is down or overloaded); the
+    /// call may succeed if retried later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// dt-core's errors keep their kind: what the caller sent is `InvalidArgument`, what does not
+/// fit the current state is `FailedPrecondition`.
+impl From<dt_core::CoreError> for StoreError {
+    fn from(err: dt_core::CoreError) -> Self {
+        use dt_core::CoreError as E;
+        match err {
+            E::MalformedAction { .. } | E::InvalidArgument(_) => {
+                Self::InvalidArgument(err.to_string())
+            }
+            E::NoWorkInFlight(_) | E::FailedPrecondition(_) => {
+                Self::FailedPrecondition(err.to_string())
+            }
+        }
+    }
 }
 
 /// Shortens a client-supplied id for an error message: gRPC caps status metadata, and a
@@ -35,4 +60,34 @@ pub fn clip(id: &str) -> String {
         end -= 1;
     }
     format!("{}…", &id[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dt_core::CoreError;
+
+    #[test]
+    fn core_errors_keep_their_kind() {
+        let malformed = CoreError::MalformedAction {
+            action_id: 1,
+            reason: "r".into(),
+        };
+        assert!(matches!(
+            StoreError::from(malformed),
+            StoreError::InvalidArgument(_)
+        ));
+        assert!(matches!(
+            StoreError::from(CoreError::InvalidArgument("x".into())),
+            StoreError::InvalidArgument(_)
+        ));
+        assert!(matches!(
+            StoreError::from(CoreError::FailedPrecondition("x".into())),
+            StoreError::FailedPrecondition(_)
+        ));
+        assert!(matches!(
+            StoreError::from(CoreError::NoWorkInFlight("i".into())),
+            StoreError::FailedPrecondition(_)
+        ));
+    }
 }

@@ -2,11 +2,10 @@
 //! in-memory implementation, and the scheduler loop that drives a store's timeline.
 //!
 //! dt-grpc talks only to `dyn Store`; a SQLite or PostgreSQL store implements the same trait
-//! and proves it with the [`conformance`] suite.
+//! and proves it with the conformance suite (crate `dt-store-conformance`).
 
 mod api;
 mod clock;
-pub mod conformance;
 mod error;
 mod memory;
 mod scheduler;

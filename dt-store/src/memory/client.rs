@@ -120,7 +120,7 @@ impl State {
         let instance = self.existing(id)?;
         instance
             .rewind(reason, None, now)
-            .map_err(|err| StoreError::FailedPrecondition(err.to_string()))?;
+            .map_err(StoreError::from)?;
         self.touch(id, now);
         Ok(())
     }

@@ -321,7 +321,7 @@ impl State {
                 );
                 self.touch(&id, now);
                 self.apply_effects(effects, now);
-                Err(StoreError::InvalidArgument(err.to_string()))
+                Err(StoreError::from(err))
             }
         }
     }

@@ -290,7 +290,7 @@ impl State {
         };
         let outcome = entity
             .complete(result, now, &mut || uuid::Uuid::new_v4().to_string())
-            .map_err(|err| StoreError::InvalidArgument(err.to_string()))?;
+            .map_err(StoreError::from)?;
         self.take_lease(&token);
         match outcome {
             dt_core::EntityOutcome::Retry => {

@@ -241,20 +241,23 @@ impl Store for MemoryStore {
             let notified = self.work_available.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let item = self.with_state(|s, now| {
-                if !s.workers.contains_key(&worker) {
-                    return Err(StoreError::NotFound(format!(
-                        "worker {} is not connected",
-                        worker.0
-                    )));
-                }
-                Ok(s.try_fetch(worker, now))
-            })?;
-            if let Some(item) = item {
+            if let Some(item) = self.try_next_work_item(worker).await? {
                 return Ok(item);
             }
             notified.await;
         }
+    }
+
+    async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>> {
+        self.with_state(|s, now| {
+            if !s.workers.contains_key(&worker) {
+                return Err(StoreError::NotFound(format!(
+                    "worker {} is not connected",
+                    worker.0
+                )));
+            }
+            Ok(s.try_fetch(worker, now))
+        })
     }
 
     async fn complete_orchestration(&self, response: OrchestratorResponse) -> StoreResult<()> {

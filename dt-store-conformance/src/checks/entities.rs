@@ -1,0 +1,432 @@
+//! Entities: signals run as batches, one batch in flight per entity, failed batches run
+//! again, and critical sections exclude other senders.
+
+use crate::prelude::*;
+
+/// Proves **E1**: signals: a signal to `@name@key` runs as an `entityRequestV2` batch whose
+/// committed state `get_entity` shows; other ids are `InvalidArgument` and never-seen entities are
+/// absent.
+pub async fn entity_signal_runs_and_commits_state(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let entity = "@counter@c1";
+    let unknown = call!(store.get_entity("@counter@never", true).await);
+    ensure!(
+        unknown.is_none(),
+        "get_entity of a never-seen entity is None, got {unknown:?}"
+    );
+    match store
+        .signal_entity(signal_request("not-an-entity", "add", "r-bad"))
+        .await
+    {
+        Err(StoreError::InvalidArgument(_)) => {}
+        other => {
+            return Err(failure!(
+                "a signal to 'not-an-entity': expected InvalidArgument, got {other:?}"
+            ));
+        }
+    }
+    expect_no_item(store, w, "after a signal to an invalid id").await?;
+
+    call!(
+        store
+            .signal_entity(SignalEntityRequest {
+                input: Some("5".to_owned()),
+                ..signal_request(entity, "add", "")
+            })
+            .await
+    );
+    let batch = next_entity(store, w, entity).await?;
+    ensure_eq!(batch.req.entity_state, None, "state of a new entity");
+    let [operation] = batch.req.operation_requests.as_slice() else {
+        return Err(failure!(
+            "one signal makes a batch of one operation, got {:?}",
+            op_ids(&batch.req)
+        ));
+    };
+    let Some(EventType::EntityOperationSignaled(signaled)) = &operation.event_type else {
+        return Err(failure!(
+            "the operation of a signal is an entityOperationSignaled event, got {}",
+            kind(operation)
+        ));
+    };
+    ensure_eq!(signaled.operation, "add", "operation of the signal");
+    ensure_eq!(signaled.input.as_deref(), Some("5"), "input of the signal");
+    ensure!(
+        !signaled.request_id.is_empty(),
+        "a signal without a requestId gets a generated one, got an empty requestId"
+    );
+    ensure!(
+        signaled
+            .target_instance_id
+            .as_deref()
+            .is_none_or(|t| t == entity),
+        "targetInstanceId of the signal is the entity, got {:?}",
+        signaled.target_instance_id
+    );
+
+    entity_done(store, &batch, Some("5")).await?;
+    let meta = call!(store.get_entity(entity, true).await);
+    let Some(meta) = meta else {
+        return Err(failure!(
+            "get_entity('{entity}') is None after a batch committed state"
+        ));
+    };
+    ensure_eq!(meta.instance_id, entity, "instanceId of the entity");
+    ensure_eq!(
+        meta.serialized_state.as_deref(),
+        Some("5"),
+        "state after the batch"
+    );
+    ensure_eq!(
+        meta.backlog_queue_size,
+        0,
+        "backlogQueueSize after the batch"
+    );
+    ensure!(
+        meta.last_modified_time.is_some(),
+        "an entity always has a lastModifiedTime"
+    );
+    ensure_eq!(meta.locked_by, None, "lockedBy of an unlocked entity");
+    let bare = call!(store.get_entity(entity, false).await);
+    ensure!(
+        bare.as_ref()
+            .is_some_and(|b| b.serialized_state.is_none() && b.instance_id == entity),
+        "get_entity without state shows the entity without its state, got {bare:?}"
+    );
+    expect_no_item(store, w, "after the batch committed").await
+}
+
+/// Proves **E2**, **T4**: one batch in flight per entity: a signal arriving meanwhile waits for the
+/// next batch; a batch answered with failureDetails commits nothing and comes back with the same
+/// operations.
+pub async fn entity_one_batch_in_flight_and_failed_batch_redelivered(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let entity = "@counter@b1";
+    call!(store.signal_entity(signal_request(entity, "a", "r1")).await);
+    let first = next_entity(store, w, entity).await?;
+    ensure_eq!(op_ids(&first.req), ["r1"], "operations of the first batch");
+    call!(store.signal_entity(signal_request(entity, "b", "r2")).await);
+    expect_no_item(store, w, "a signal while the entity's batch is in flight").await?;
+    ensure!(
+        entity_state(store, entity).await?.is_none(),
+        "an entity with no committed state reads as absent"
+    );
+    entity_done(store, &first, Some("1")).await?;
+    let second = next_entity(store, w, entity).await?;
+    ensure_eq!(
+        op_ids(&second.req),
+        ["r2"],
+        "operations of the batch after the first completed"
+    );
+    ensure_eq!(
+        second.req.entity_state.as_deref(),
+        Some("1"),
+        "state handed to the second batch"
+    );
+
+    let failed = EntityBatchResult {
+        results: vec![op_ok()],
+        entity_state: Some("\"bad\"".to_owned()),
+        failure_details: Some(TaskFailureDetails {
+            error_type: "WorkerError".to_owned(),
+            error_message: "the batch could not run".to_owned(),
+            ..Default::default()
+        }),
+        completion_token: second.token.clone(),
+        ..Default::default()
+    };
+    call!(store.complete_entity(failed).await);
+    ensure_eq!(
+        entity_state(store, entity).await?,
+        Some(Some("1".to_owned())),
+        "state after a failed batch"
+    );
+    // The failed batch's lease has ended: a late answer under its token is ignored.
+    entity_done(store, &second, Some("\"stale\"")).await?;
+    ensure_eq!(
+        entity_state(store, entity).await?,
+        Some(Some("1".to_owned())),
+        "state after an answer under the failed batch's token"
+    );
+    expect_no_item(store, w, "a failed batch before its back-off").await?;
+    t.advance(Duration::from_secs(1)).await?;
+    let again = next_entity(store, w, entity).await?;
+    ensure!(
+        again.token != second.token,
+        "the redelivered batch reuses the failed batch's token {}",
+        second.token
+    );
+    ensure_eq!(
+        again.req.operation_requests,
+        second.req.operation_requests,
+        "operations of the redelivered batch"
+    );
+    ensure_eq!(
+        again.req.entity_state.as_deref(),
+        Some("1"),
+        "state handed to the redelivered batch"
+    );
+    entity_done(store, &again, Some("2")).await?;
+    let meta = call!(store.get_entity(entity, true).await);
+    ensure!(
+        meta.as_ref().is_some_and(
+            |m| m.serialized_state.as_deref() == Some("2") && m.backlog_queue_size == 0
+        ),
+        "after the redelivered batch: state \"2\" and nothing queued, got {meta:?}"
+    );
+    expect_no_item(store, w, "after the redelivered batch committed").await
+}
+
+/// Proves **E3**: critical sections: an orchestration's lock request is granted in its next work
+/// item; while it holds the lock a client's signal is not dispatched; after the unlock it is.
+pub async fn entity_lock_excludes_other_senders(t: &Subject) -> Outcome {
+    let store = t.store();
+    use send_entity_message_action::EntityMessageType as Msg;
+    let w = worker(store).await?;
+    let id = "locker-1";
+    let entity = "@counter@c2";
+    let first = start(store, w, id).await?;
+    let lock = Msg::EntityLockRequested(EntityLockRequestedEvent {
+        critical_section_id: "cs-1".to_owned(),
+        lock_set: vec![entity.to_owned()],
+        position: 0,
+        parent_instance_id: Some(id.to_owned()),
+    });
+    answer(store, &first, vec![entity_message(1, lock)]).await?;
+    let granted = next_orchestration(store, w, id).await?;
+    ensure_eq!(
+        grants(&granted.req.new_events),
+        ["cs-1"],
+        "critical sections granted in the work item after the lock request"
+    );
+
+    call!(
+        store
+            .signal_entity(signal_request(entity, "client-op", "client-1"))
+            .await
+    );
+    expect_no_item(
+        store,
+        w,
+        "a client's signal to an entity locked by an orchestration",
+    )
+    .await?;
+
+    let unlock = Msg::EntityUnlockSent(EntityUnlockSentEvent {
+        critical_section_id: "cs-1".to_owned(),
+        parent_instance_id: Some(id.to_owned()),
+        target_instance_id: Some(entity.to_owned()),
+    });
+    answer(store, &granted, vec![entity_message(2, unlock)]).await?;
+    let batch = next_entity(store, w, entity).await?;
+    ensure_eq!(
+        op_ids(&batch.req),
+        ["client-1"],
+        "operations dispatched once the lock was released"
+    );
+    entity_done(store, &batch, Some("1")).await?;
+    let meta = call!(store.get_entity(entity, true).await);
+    ensure!(
+        meta.as_ref().is_some_and(|m| m.locked_by.is_none()
+            && m.serialized_state.as_deref() == Some("1")
+            && m.backlog_queue_size == 0),
+        "after the unlock and the client's batch: unlocked, state \"1\", nothing queued, \
+         got {meta:?}"
+    );
+    expect_no_item(store, w, "after the client's batch").await
+}
+
+/// Has orchestration `id` take the lock on `entity` and returns its granted work item.
+async fn hold_lock(store: &dyn Store, w: WorkerId, id: &str, entity: &str) -> Outcome<Orch> {
+    let first = start(store, w, id).await?;
+    answer(store, &first, vec![lock(1, id, "cs", &[entity])]).await?;
+    granted(store, w, id, "cs").await
+}
+
+/// Proves **E4** ("purging an entity removes it only when idle and unlocked"): an entity with state
+/// that a critical section holds is not purged; once the holder ends, it is.
+pub async fn purging_a_locked_entity_is_refused(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let entity = "@purge@held";
+    call!(
+        store
+            .signal_entity(signal_request(entity, "set", "r1"))
+            .await
+    );
+    let batch = next_entity(store, w, entity).await?;
+    entity_done(store, &batch, Some("1")).await?;
+    let holder = hold_lock(store, w, "purge-holder", entity).await?;
+    let removed = call!(
+        store
+            .purge_instances(PurgeTarget::Instance(entity.to_owned()), false)
+            .await
+    );
+    ensure_eq!(removed, 0, "purge count of a locked entity");
+    ensure_eq!(
+        entity_state(store, entity).await?,
+        Some(Some("1".to_owned())),
+        "state of a locked entity after a purge"
+    );
+    answer(
+        store,
+        &holder,
+        vec![finish(2, OrchestrationStatus::Completed, None)],
+    )
+    .await?;
+    let removed = call!(
+        store
+            .purge_instances(PurgeTarget::Instance(entity.to_owned()), false)
+            .await
+    );
+    ensure_eq!(removed, 1, "purge count once the holder completed");
+    ensure_eq!(entity_state(store, entity).await?, None, "a purged entity");
+    Ok(())
+}
+
+/// Proves **E3** ("locks are released ... when the holder ends (completes, fails, is terminated),
+/// continues as new, is replaced ... or reset"): after each of these, a client's signal that waited
+/// for the entity runs.
+pub async fn locks_are_released_on_every_path(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let paths = [
+        "complete",
+        "fail",
+        "malformed",
+        "continue",
+        "terminate",
+        "replace",
+        "reset",
+    ];
+    for path in paths {
+        let id = format!("lock-{path}");
+        let entity = format!("@lockpath@{path}");
+        let holder = hold_lock(store, w, &id, &entity).await?;
+        call!(
+            store
+                .signal_entity(signal_request(&entity, "op", "client"))
+                .await
+        );
+        expect_no_item(store, w, &format!("a signal to a held entity ({path})")).await?;
+        match path {
+            "complete" | "fail" | "continue" => {
+                let status = match path {
+                    "complete" => OrchestrationStatus::Completed,
+                    "fail" => OrchestrationStatus::Failed,
+                    _ => OrchestrationStatus::ContinuedAsNew,
+                };
+                answer(store, &holder, vec![finish(2, status, None)]).await?;
+            }
+            "malformed" => {
+                let response = OrchestratorResponse {
+                    instance_id: id.clone(),
+                    completion_token: holder.token.clone(),
+                    actions: vec![OrchestratorAction {
+                        id: 2,
+                        orchestrator_action_type: None,
+                    }],
+                    ..Default::default()
+                };
+                expect_err!(
+                    store.complete_orchestration(response).await,
+                    InvalidArgument,
+                    "a malformed answer of a lock holder"
+                );
+            }
+            "terminate" => {
+                answer(store, &holder, Vec::new()).await?;
+                call!(store.terminate_instance(&id, None, false).await);
+                let ack = next_orchestration(store, w, &id).await?;
+                answer(
+                    store,
+                    &ack,
+                    vec![finish(3, OrchestrationStatus::Terminated, None)],
+                )
+                .await?;
+            }
+            "replace" => {
+                let replace = CreateInstance {
+                    replaceable: vec![RuntimeStatus::Pending, RuntimeStatus::Running],
+                    ..new_instance(&id, "Conformance", None)
+                };
+                call!(store.create_instance(replace).await);
+            }
+            _ => {
+                call!(store.reset().await);
+                let again = hold_lock(store, w, &id, &entity).await?;
+                answer(
+                    store,
+                    &again,
+                    vec![finish(2, OrchestrationStatus::Completed, None)],
+                )
+                .await?;
+                call!(
+                    store
+                        .signal_entity(signal_request(&entity, "op", "client"))
+                        .await
+                );
+            }
+        }
+        // The new execution or replacement may be ready too; the entity's batch is the point.
+        let batch = drain(store, w)
+            .await?
+            .into_iter()
+            .find(|i| matches!(i.request, Some(work_item::Request::EntityRequestV2(_))));
+        let Some(batch) = batch else {
+            return Err(failure!(
+                "no entity batch once the lock was released ({path})"
+            ));
+        };
+        let batch = into_entity(batch, &entity)?;
+        ensure_eq!(
+            op_ids(&batch.req),
+            ["client"],
+            "operations run once the lock was released ({path})"
+        );
+        entity_done(store, &batch, None).await?;
+    }
+    Ok(())
+}
+
+/// Proves **L5** for entity batches ("a lease expires `lease_duration` after it was granted") and
+/// **E2** ("operations run in arrival order"): a batch never answered runs again with the same
+/// operations 300 s later under a new token, and the late answer is ignored.
+pub async fn entity_batch_lease_expires(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let entity = "@expire@e1";
+    call!(store.signal_entity(signal_request(entity, "a", "r1")).await);
+    call!(store.signal_entity(signal_request(entity, "b", "r2")).await);
+    let first = next_entity(store, w, entity).await?;
+    ensure_eq!(op_ids(&first.req), ["r1", "r2"], "operations of the batch");
+    t.advance(Duration::from_millis(299_999)).await?;
+    expect_no_item(store, w, "1 ms before the batch's lease expires").await?;
+    t.advance(Duration::from_millis(1)).await?;
+    let again = next_entity(store, w, entity).await?;
+    ensure!(
+        again.token != first.token,
+        "the batch came back under its expired token {}",
+        first.token
+    );
+    ensure_eq!(
+        again.req.operation_requests,
+        first.req.operation_requests,
+        "operations of the batch after its lease expired"
+    );
+    entity_done(store, &first, Some("\"late\"")).await?;
+    ensure_eq!(
+        entity_state(store, entity).await?,
+        None,
+        "state after an answer under the expired token"
+    );
+    entity_done(store, &again, Some("2")).await?;
+    ensure_eq!(
+        entity_state(store, entity).await?,
+        Some(Some("2".to_owned())),
+        "state after the current batch"
+    );
+    Ok(())
+}
