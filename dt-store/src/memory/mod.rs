@@ -60,6 +60,20 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Leases the next item ready for the worker, if any; `NotFound` for a worker that is not
+    /// connected.
+    fn fetch(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>> {
+        self.with_state(|s, now| {
+            if !s.workers.contains_key(&worker) {
+                return Err(StoreError::NotFound(format!(
+                    "worker {} is not connected",
+                    worker.0
+                )));
+            }
+            Ok(s.try_fetch(worker, now))
+        })
+    }
+
     /// Runs `f` on the state and then wakes whoever its changes concern.
     fn with_state<T>(&self, f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T) -> T {
         let now = self.clock.now();
@@ -241,7 +255,7 @@ impl Store for MemoryStore {
             let notified = self.work_available.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(item) = self.try_next_work_item(worker).await? {
+            if let Some(item) = self.fetch(worker)? {
                 return Ok(item);
             }
             notified.await;
@@ -249,15 +263,7 @@ impl Store for MemoryStore {
     }
 
     async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>> {
-        self.with_state(|s, now| {
-            if !s.workers.contains_key(&worker) {
-                return Err(StoreError::NotFound(format!(
-                    "worker {} is not connected",
-                    worker.0
-                )));
-            }
-            Ok(s.try_fetch(worker, now))
-        })
+        self.fetch(worker)
     }
 
     async fn complete_orchestration(&self, response: OrchestratorResponse) -> StoreResult<()> {
