@@ -3,6 +3,7 @@
 
 use crate::error::CoreError;
 use crate::ids::InstanceId;
+use crate::time::check_timestamp;
 use dt_proto::orchestrator_action::OrchestratorActionType as Wire;
 use dt_proto::*;
 
@@ -156,6 +157,11 @@ impl TryFrom<OrchestratorResponse> for TurnResponse {
                 )));
             }
         };
+        let span_start = response
+            .orchestration_trace_context
+            .as_ref()
+            .and_then(|t| t.span_start_time.as_ref());
+        check_timestamp("orchestrationTraceContext.spanStartTime", span_start)?;
         let actions = response
             .actions
             .into_iter()
@@ -179,6 +185,8 @@ impl TryFrom<OrchestratorAction> for Action {
             action_id: id,
             reason: reason.to_owned(),
         };
+        let timestamp =
+            |field: &str, ts| check_timestamp(field, ts).map_err(|err| malformed(&err.to_string()));
         match action.orchestrator_action_type {
             None => Err(malformed("the action has no type set")),
             Some(Wire::ScheduleTask(task)) => {
@@ -191,6 +199,7 @@ impl TryFrom<OrchestratorAction> for Action {
                 let fire_at = timer
                     .fire_at
                     .ok_or_else(|| malformed("createTimer needs fireAt"))?;
+                timestamp("createTimer.fireAt", Some(&fire_at))?;
                 Ok(Self::CreateTimer { id, fire_at })
             }
             Some(Wire::CreateSubOrchestration(child)) => {
@@ -215,6 +224,9 @@ impl TryFrom<OrchestratorAction> for Action {
                 })
             }
             Some(Wire::CompleteOrchestration(complete)) => {
+                for event in &complete.carryover_events {
+                    timestamp("carryoverEvents timestamp", event.timestamp.as_ref())?;
+                }
                 let completion = completion_from_wire(complete).map_err(|r| malformed(&r))?;
                 Ok(Self::Complete { id, completion })
             }
@@ -233,8 +245,14 @@ impl TryFrom<OrchestratorAction> for Action {
                 use dt_proto::send_entity_message_action::EntityMessageType as M;
                 let message = match send.entity_message_type {
                     None => return Err(malformed("sendEntityMessage carries no message")),
-                    Some(M::EntityOperationSignaled(s)) => EntityMessage::Signal(s),
-                    Some(M::EntityOperationCalled(c)) => EntityMessage::Call(c),
+                    Some(M::EntityOperationSignaled(s)) => {
+                        timestamp("signal scheduledTime", s.scheduled_time.as_ref())?;
+                        EntityMessage::Signal(s)
+                    }
+                    Some(M::EntityOperationCalled(c)) => {
+                        timestamp("call scheduledTime", c.scheduled_time.as_ref())?;
+                        EntityMessage::Call(c)
+                    }
                     Some(M::EntityLockRequested(l)) => {
                         if l.critical_section_id.is_empty() {
                             return Err(malformed("entityLockRequested needs a criticalSectionId"));
@@ -262,6 +280,9 @@ impl TryFrom<OrchestratorAction> for Action {
                     return Err(malformed(
                         "rewindOrchestration needs a newHistory with its executionStarted",
                     ));
+                }
+                for event in &rewind.new_history {
+                    timestamp("newHistory timestamp", event.timestamp.as_ref())?;
                 }
                 Ok(Self::Rewind {
                     new_history: rewind.new_history,

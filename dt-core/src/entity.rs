@@ -8,7 +8,7 @@ use crate::effect::{Effect, NewInstance};
 use crate::error::CoreError;
 use crate::events::{self, NO_ACTION_ID};
 use crate::ids::{ExecutionId, InstanceId};
-use crate::time::{due_later, to_timestamp};
+use crate::time::{check_timestamp, due_later, to_timestamp};
 use chrono::{DateTime, Utc};
 use dt_proto::history_event::EventType;
 use dt_proto::operation_action::OperationActionType;
@@ -237,6 +237,7 @@ impl Entity {
                 result.results.len()
             )));
         }
+        check_result_timestamps(&result)?;
         if result.failure_details.is_some() {
             self.abandon();
             return Ok(EntityOutcome::Retry);
@@ -343,6 +344,33 @@ impl Entity {
             },
         }
     }
+}
+
+/// Every timestamp of a worker's batch result, checked before anything is applied.
+fn check_result_timestamps(result: &EntityBatchResult) -> Result<(), CoreError> {
+    for outcome in &result.results {
+        let (start, end) = match &outcome.result_type {
+            Some(ResultType::Success(s)) => (s.start_time_utc.as_ref(), s.end_time_utc.as_ref()),
+            Some(ResultType::Failure(f)) => (f.start_time_utc.as_ref(), f.end_time_utc.as_ref()),
+            None => (None, None),
+        };
+        check_timestamp("operation result startTimeUtc", start)?;
+        check_timestamp("operation result endTimeUtc", end)?;
+    }
+    for action in &result.actions {
+        let (scheduled, requested) = match &action.operation_action_type {
+            Some(OperationActionType::SendSignal(s)) => {
+                (s.scheduled_time.as_ref(), s.request_time.as_ref())
+            }
+            Some(OperationActionType::StartNewOrchestration(o)) => {
+                (o.scheduled_time.as_ref(), o.request_time.as_ref())
+            }
+            None => (None, None),
+        };
+        check_timestamp("operation action scheduledTime", scheduled)?;
+        check_timestamp("operation action requestTime", requested)?;
+    }
+    Ok(())
 }
 
 /// Whether `id` is shaped like an entity id, `@name@key` with a non-empty name.

@@ -34,7 +34,7 @@ pub use instance::{Dispatch, Instance};
 pub use lifecycle::{Delivery, TerminateOutcome};
 pub use locks::{Holder, LockRequest, Locks};
 pub use status::RuntimeStatus;
-pub use time::{due_later, from_timestamp, to_timestamp};
+pub use time::{check_timestamp, due_later, from_timestamp, to_timestamp};
 pub use turn::TurnContext;
 
 /// Re-export of the wire types so users of this crate name one protocol version.

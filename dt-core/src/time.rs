@@ -1,7 +1,31 @@
 //! Conversions between `chrono` times and protobuf timestamps.
 
+use crate::error::CoreError;
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
+
+/// 0001-01-01T00:00:00Z, the earliest instant a protobuf Timestamp may name.
+const MIN_SECONDS: i64 = -62_135_596_800;
+/// 9999-12-31T23:59:59Z, the last whole second a protobuf Timestamp may name.
+const MAX_SECONDS: i64 = 253_402_300_799;
+
+/// Checks a timestamp a client or worker sent against protobuf Timestamp's rules: seconds
+/// from year 1 to year 9999, nanos in 0..1e9. The one validation every incoming timestamp goes
+/// through, so a malformed one is refused (`InvalidArgument`, naming `field`) instead of being
+/// read as some other time.
+pub fn check_timestamp(field: &str, ts: Option<&Timestamp>) -> Result<(), CoreError> {
+    let Some(ts) = ts else {
+        return Ok(());
+    };
+    if (MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) && (0..1_000_000_000).contains(&ts.nanos) {
+        return Ok(());
+    }
+    Err(CoreError::InvalidArgument(format!(
+        "{field} is not a valid timestamp (seconds {}, nanos {}): timestamps lie between \
+         0001-01-01 and 9999-12-31 with nanos from 0 to 999,999,999",
+        ts.seconds, ts.nanos
+    )))
+}
 
 /// A protobuf timestamp for `t`.
 pub fn to_timestamp(t: DateTime<Utc>) -> Timestamp {
@@ -11,8 +35,9 @@ pub fn to_timestamp(t: DateTime<Utc>) -> Timestamp {
     }
 }
 
-/// The time a protobuf timestamp names; out-of-range or malformed values clamp to the epoch
-/// rather than failing, because a client's odd timestamp must not take down a request path.
+/// The time a protobuf timestamp names. Incoming timestamps are checked at the edge
+/// ([`check_timestamp`]); should an unchecked one get here, it clamps to the epoch rather than
+/// failing a request path.
 pub fn from_timestamp(ts: &Timestamp) -> DateTime<Utc> {
     let nanos = ts.nanos.clamp(0, 999_999_999) as u32;
     DateTime::from_timestamp(ts.seconds, nanos).unwrap_or(DateTime::UNIX_EPOCH)
@@ -32,6 +57,38 @@ mod tests {
     fn round_trips_to_the_nanosecond() {
         let t = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap_or_default();
         assert_eq!(from_timestamp(&to_timestamp(t)), t);
+    }
+
+    #[test]
+    fn the_protobuf_range_is_accepted_and_nothing_beyond_it() {
+        let at = |seconds, nanos| check_timestamp("t", Some(&Timestamp { seconds, nanos }));
+        assert!(check_timestamp("t", None).is_ok());
+        assert!(at(MIN_SECONDS, 0).is_ok());
+        assert!(at(MAX_SECONDS, 999_999_999).is_ok());
+        assert!(at(0, 0).is_ok());
+        for (seconds, nanos) in [
+            (MIN_SECONDS - 1, 0),
+            (MAX_SECONDS + 1, 0),
+            (i64::MAX, 0),
+            (i64::MIN, 0),
+            (0, -1),
+            (0, 1_000_000_000),
+        ] {
+            let err = at(seconds, nanos);
+            assert!(
+                matches!(&err, Err(CoreError::InvalidArgument(m)) if m.starts_with("t is not")),
+                "({seconds}, {nanos}): {err:?}"
+            );
+        }
+        // The bounds are the calendar's: year 1 and the last second of year 9999.
+        assert_eq!(
+            DateTime::from_timestamp(MIN_SECONDS, 0).map(|t| t.to_rfc3339()),
+            Some("0001-01-01T00:00:00+00:00".to_owned())
+        );
+        assert_eq!(
+            DateTime::from_timestamp(MAX_SECONDS, 0).map(|t| t.to_rfc3339()),
+            Some("9999-12-31T23:59:59+00:00".to_owned())
+        );
     }
 
     #[test]

@@ -1,14 +1,68 @@
 //! Decoding and validating client requests into store calls.
 
 use chrono::{DateTime, Utc};
-use dt_core::{NewInstance, RuntimeStatus, from_timestamp};
+use dt_core::{NewInstance, RuntimeStatus, check_timestamp, from_timestamp};
 use dt_proto::purge_instances_request::Request as PurgeRequest;
 use dt_proto::*;
 use dt_store::{CreateInstance, PurgeTarget, clip};
 use tonic::Status;
 
+/// Checks a request's timestamps with dt-core's one rule: INVALID_ARGUMENT naming the first
+/// field out of protobuf's range.
+fn timestamps(fields: &[(&str, Option<&prost_types::Timestamp>)]) -> Result<(), Status> {
+    for (field, ts) in fields {
+        check_timestamp(field, *ts).map_err(|err| Status::invalid_argument(err.to_string()))?;
+    }
+    Ok(())
+}
+
+/// A `QueryInstances` query, checked.
+pub(crate) fn instance_query(query: InstanceQuery) -> Result<InstanceQuery, Status> {
+    timestamps(&[
+        ("createdTimeFrom", query.created_time_from.as_ref()),
+        ("createdTimeTo", query.created_time_to.as_ref()),
+    ])?;
+    Ok(query)
+}
+
+/// A `ListInstanceIds` request, checked.
+pub(crate) fn list_request(
+    request: ListInstanceIdsRequest,
+) -> Result<ListInstanceIdsRequest, Status> {
+    timestamps(&[
+        ("completedTimeFrom", request.completed_time_from.as_ref()),
+        ("completedTimeTo", request.completed_time_to.as_ref()),
+    ])?;
+    Ok(request)
+}
+
+/// A `SignalEntity` request, checked.
+pub(crate) fn signal(request: SignalEntityRequest) -> Result<SignalEntityRequest, Status> {
+    timestamps(&[
+        ("scheduledTime", request.scheduled_time.as_ref()),
+        ("requestTime", request.request_time.as_ref()),
+    ])?;
+    Ok(request)
+}
+
+/// A `QueryEntities` query, checked.
+pub(crate) fn entity_query(query: EntityQuery) -> Result<EntityQuery, Status> {
+    timestamps(&[
+        ("lastModifiedFrom", query.last_modified_from.as_ref()),
+        ("lastModifiedTo", query.last_modified_to.as_ref()),
+    ])?;
+    Ok(query)
+}
+
 /// A `StartInstance` request as a store call.
 pub(crate) fn create_instance(request: CreateInstanceRequest) -> Result<CreateInstance, Status> {
+    timestamps(&[
+        (
+            "scheduledStartTimestamp",
+            request.scheduled_start_timestamp.as_ref(),
+        ),
+        ("requestTime", request.request_time.as_ref()),
+    ])?;
     if request.name.is_empty() {
         return Err(Status::invalid_argument("an orchestrator name is required"));
     }
@@ -56,7 +110,13 @@ fn scheduled_start(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>>
 pub(crate) fn purge_target(request: Option<PurgeRequest>) -> Result<PurgeTarget, Status> {
     match request {
         Some(PurgeRequest::InstanceId(id)) => Ok(PurgeTarget::Instance(id)),
-        Some(PurgeRequest::PurgeInstanceFilter(filter)) => Ok(PurgeTarget::Filter(filter)),
+        Some(PurgeRequest::PurgeInstanceFilter(filter)) => {
+            timestamps(&[
+                ("createdTimeFrom", filter.created_time_from.as_ref()),
+                ("createdTimeTo", filter.created_time_to.as_ref()),
+            ])?;
+            Ok(PurgeTarget::Filter(filter))
+        }
         Some(PurgeRequest::InstanceBatch(batch)) => {
             if batch.instance_ids.len() > 500 {
                 return Err(Status::invalid_argument(format!(

@@ -3,6 +3,7 @@
 mod instances;
 mod work;
 
+use crate::convert;
 use crate::status::to_status;
 use dt_proto::task_hub_sidecar_service_server::TaskHubSidecarService;
 use dt_proto::*;
@@ -166,7 +167,7 @@ impl TaskHubSidecarService for SidecarService {
         &self,
         request: Request<QueryInstancesRequest>,
     ) -> Result<Response<QueryInstancesResponse>, Status> {
-        let query = request.into_inner().query.unwrap_or_default();
+        let query = convert::instance_query(request.into_inner().query.unwrap_or_default())?;
         let page = self.store.query_instances(query).await.map_err(to_status)?;
         Ok(Response::new(QueryInstancesResponse {
             orchestration_state: page.items,
@@ -180,7 +181,7 @@ impl TaskHubSidecarService for SidecarService {
     ) -> Result<Response<ListInstanceIdsResponse>, Status> {
         let page = self
             .store
-            .list_instance_ids(request.into_inner())
+            .list_instance_ids(convert::list_request(request.into_inner())?)
             .await
             .map_err(to_status)?;
         Ok(Response::new(ListInstanceIdsResponse {
@@ -272,7 +273,7 @@ impl TaskHubSidecarService for SidecarService {
         request: Request<SignalEntityRequest>,
     ) -> Result<Response<SignalEntityResponse>, Status> {
         self.store
-            .signal_entity(request.into_inner())
+            .signal_entity(convert::signal(request.into_inner())?)
             .await
             .map_err(to_status)?;
         Ok(Response::new(SignalEntityResponse {}))
@@ -298,7 +299,7 @@ impl TaskHubSidecarService for SidecarService {
         &self,
         request: Request<QueryEntitiesRequest>,
     ) -> Result<Response<QueryEntitiesResponse>, Status> {
-        let query = request.into_inner().query.unwrap_or_default();
+        let query = convert::entity_query(request.into_inner().query.unwrap_or_default())?;
         let page = self.store.query_entities(query).await.map_err(to_status)?;
         Ok(Response::new(QueryEntitiesResponse {
             entities: page.items,
