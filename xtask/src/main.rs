@@ -9,6 +9,7 @@ mod cmd;
 mod descriptor;
 mod e2e;
 mod js;
+mod mutants;
 mod package;
 mod test;
 mod venv;
@@ -32,12 +33,16 @@ enum Task {
     /// Measure our server side by side with the Python reference backend, then at scale
     /// (`--quick` for small sizes); fails if any result was wrong.
     Bench(bench::BenchArgs),
+    /// Mutation testing of dt-core and the stores with cargo-mutants (installed if missing),
+    /// within a time budget (`--minutes`); prints the mutants no test caught. Not part of CI.
+    Mutants(mutants::MutantsArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Task::Test(args) => test::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Mutants(args) => mutants::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
