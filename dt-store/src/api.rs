@@ -65,7 +65,9 @@
 //!   work whose lease ended without a completion is dispatched again under a new token.
 //! - **L3** A disconnect puts the worker's work back at once.
 //! - **L4** An abandoned item comes back after `abandon_delay`, doubled for each further
-//!   abandon of the same item in a row, capped at `max_abandon_delay`.
+//!   abandon of the same item in a row (a completion starts the count afresh), capped at
+//!   `max_abandon_delay`. An abandoned orchestration is offered first to another connected
+//!   worker that accepts it.
 //! - **L5** A lease expires `lease_duration` after it was granted.
 //! - **L6** Work given back belongs to the instance as it was: if the instance was replaced,
 //!   ended or moved to another execution meanwhile, the work is dropped and the new

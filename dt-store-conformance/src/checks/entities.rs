@@ -430,3 +430,57 @@ pub async fn entity_batch_lease_expires(t: &Subject) -> Outcome {
     );
     Ok(())
 }
+
+/// Answers a batch with failureDetails: the batch failed as a whole.
+async fn fail_batch(store: &dyn Store, item: &Ent) -> Outcome {
+    let failed = EntityBatchResult {
+        failure_details: Some(TaskFailureDetails {
+            error_type: "WorkerError".to_owned(),
+            error_message: "the batch could not run".to_owned(),
+            ..Default::default()
+        }),
+        completion_token: item.token.clone(),
+        ..Default::default()
+    };
+    call!(store.complete_entity(failed).await);
+    Ok(())
+}
+
+/// Proves **E2** ("a batch that failed as a whole commits nothing and runs again after a
+/// back-off") and **L4** ("doubled for each further abandon of the same item in a row (a
+/// completion starts the count afresh)"): an entity's failed batches come back after 1 s, then
+/// 2 s; after a batch commits, the next failure waits 1 s again.
+pub async fn entity_retry_back_off_starts_afresh_after_a_commit(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let entity = "@retry@r1";
+    call!(
+        store
+            .signal_entity(signal_request(entity, "op", "r1"))
+            .await
+    );
+    let mut batch = next_entity(store, w, entity).await?;
+    for seconds in [1, 2] {
+        fail_batch(store, &batch).await?;
+        t.advance(Duration::from_millis(seconds * 1000 - 1)).await?;
+        expect_no_item(store, w, &format!("1 ms before a {seconds} s retry")).await?;
+        t.advance(Duration::from_millis(1)).await?;
+        batch = next_entity(store, w, entity).await?;
+    }
+    entity_done(store, &batch, Some("1")).await?;
+    call!(
+        store
+            .signal_entity(signal_request(entity, "op", "r2"))
+            .await
+    );
+    let next = next_entity(store, w, entity).await?;
+    fail_batch(store, &next).await?;
+    t.advance(Duration::from_secs(1)).await?;
+    let again = next_entity(store, w, entity).await?;
+    ensure_eq!(
+        op_ids(&again.req),
+        ["r2"],
+        "the batch retried 1 s after a commit"
+    );
+    Ok(())
+}

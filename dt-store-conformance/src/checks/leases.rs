@@ -2,6 +2,7 @@
 //! or expiry, and filtered by what the worker accepts.
 
 use crate::prelude::*;
+use std::pin::pin;
 
 /// Proves **L2**, **L3**, **T4**: disconnecting a worker puts the orchestration and activity it
 /// holds back: another worker receives both under new tokens, and late answers from the lost worker
@@ -485,6 +486,59 @@ pub async fn concurrency_limits_hold_per_kind(t: &Subject) -> Outcome {
         count_kinds(&third),
         (0, 1, 0),
         "(orchestrations, activities, entities) handed out after the activity completed"
+    );
+    Ok(())
+}
+
+/// Proves **L4** ("an abandoned orchestration is offered first to another connected worker
+/// that accepts it") and **W1** ("`next_work_item` waits until an item this worker accepts is
+/// ready"): an orchestration abandoned by one worker is not handed back to it while another
+/// worker would take it, reaches the other even when the one that gave it back was waiting
+/// first, and returns to the giver once no other taker is connected.
+pub async fn abandoned_orchestration_goes_to_another_worker_first(t: &Subject) -> Outcome {
+    let store = t.store();
+    let one = worker(store).await?;
+    let other = worker(store).await?;
+    let id = "elsewhere-1";
+    let item = start(store, one, id).await?;
+    call!(store.abandon_orchestration(&item.token).await);
+    t.advance(Duration::from_secs(1)).await?;
+    expect_no_item(store, one, "the worker that gave the orchestration back").await?;
+    let item = next_orchestration(store, other, id).await?;
+
+    call!(store.abandon_orchestration(&item.token).await);
+    let mut parked_giver = pin!(store.next_work_item(other));
+    let mut parked_one = pin!(store.next_work_item(one));
+    for (name, parked) in [
+        ("the worker that gave it back", parked_giver.as_mut()),
+        ("the other worker", parked_one.as_mut()),
+    ] {
+        if let Some(early) = poll_once(parked).await {
+            return Err(failure!("{name} was handed {early:?} during the back-off"));
+        }
+    }
+    t.advance(Duration::from_secs(2)).await?;
+    let item = match timeout(ITEM_WAIT, parked_one).await {
+        Ok(Ok(item)) => into_orchestration(item, id)?,
+        other => {
+            return Err(failure!(
+                "the other worker, waiting for the abandoned orchestration, gave {other:?}"
+            ));
+        }
+    };
+    if let Some(taken) = poll_once(parked_giver).await {
+        return Err(failure!(
+            "the worker that gave the orchestration back was handed {taken:?}"
+        ));
+    }
+
+    call!(store.abandon_orchestration(&item.token).await);
+    call!(store.disconnect_worker(other).await);
+    t.advance(Duration::from_secs(4)).await?;
+    let again = next_orchestration(store, one, id).await?;
+    ensure!(
+        again.token != item.token,
+        "the orchestration came back under its abandoned token"
     );
     Ok(())
 }

@@ -62,6 +62,7 @@ macro_rules! __with_checks {
             entity_one_batch_in_flight_and_failed_batch_redelivered,
             entity_lock_excludes_other_senders,
             abandon_back_off_doubles_up_to_its_cap,
+            abandoned_orchestration_goes_to_another_worker_first,
             given_back_work_leaves_a_replacement_alone,
             given_back_work_of_an_ended_instance_is_dropped,
             concurrency_limits_hold_per_kind,
@@ -71,6 +72,7 @@ macro_rules! __with_checks {
             purging_a_locked_entity_is_refused,
             locks_are_released_on_every_path,
             entity_batch_lease_expires,
+            entity_retry_back_off_starts_afresh_after_a_commit,
         );
     };
 }
