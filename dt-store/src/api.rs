@@ -56,6 +56,9 @@
 //! - **T6** Results of activities, timers and children reach only the execution that asked
 //!   for them; nothing reaches a terminal instance. The history cap fails an execution that
 //!   would grow past it, but never a turn that continues as new.
+//! - **T7** A worker that streams history gets work items without past events when the
+//!   history's encoded size exceeds `history_streaming_threshold`, marked to fetch them with
+//!   [`Store::instance_history`]; other workers always get the whole history.
 //!
 //! **Leases**
 //! - **L1** [`Store::next_work_item`] / [`Store::try_next_work_item`] hand each work item to

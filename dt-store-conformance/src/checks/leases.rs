@@ -353,11 +353,20 @@ pub async fn given_back_work_leaves_a_replacement_alone(t: &Subject) -> Outcome 
         let id = format!("stale-{how:?}");
         let old_worker = worker(store).await?;
         let new_worker = worker(store).await?;
-        let old = start(store, old_worker, &id).await?;
+        // Both executions carry the same caller-chosen execution id: only the incarnation
+        // tells them apart.
+        let same_execution = Some("exec-reused".to_owned());
+        let original = CreateInstance {
+            execution_id: same_execution.clone(),
+            ..new_instance(&id, "Conformance", None)
+        };
+        call!(store.create_instance(original).await);
+        let old = next_orchestration(store, old_worker, &id).await?;
         // The replacement's lease is granted later, so it outlives the stale one.
         t.advance(Duration::from_secs(100)).await?;
         let replace = CreateInstance {
             replaceable: vec![RuntimeStatus::Pending, RuntimeStatus::Running],
+            execution_id: same_execution,
             ..new_instance(&id, "Conformance", Some("\"second\""))
         };
         call!(store.create_instance(replace).await);

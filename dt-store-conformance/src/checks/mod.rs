@@ -58,6 +58,7 @@ macro_rules! __with_checks {
             rewind_failed_instance,
             terminate_now_skips_the_worker,
             partial_chunks_apply_once,
+            big_histories_are_left_to_streaming_workers,
             entity_signal_runs_and_commits_state,
             entity_one_batch_in_flight_and_failed_batch_redelivered,
             entity_lock_excludes_other_senders,

@@ -484,3 +484,50 @@ pub async fn activity_of_previous_execution_dropped(t: &Subject) -> Outcome {
     );
     Ok(())
 }
+
+/// Proves **T7** ("a worker that streams history gets work items without past events when the
+/// history's encoded size exceeds `history_streaming_threshold`, marked to fetch them; other
+/// workers always get the whole history"): with a history of about 1.1 MB (the threshold is
+/// 1 MiB), a streaming worker's work item is marked `requiresHistoryStreaming` with no past
+/// events, while a small history is sent whole to it, and a big one to a worker that does not
+/// stream.
+pub async fn big_histories_are_left_to_streaming_workers(t: &Subject) -> Outcome {
+    let store = t.store();
+    let plain = worker(store).await?;
+    let options = WorkerOptions {
+        history_streaming: true,
+        ..WorkFilters::all().into()
+    };
+    let streaming = call!(store.connect_worker(options).await);
+    let big = "x".repeat(1_100_000);
+    for (id, input, streams) in [
+        ("small-history", "1", false),
+        ("big-history", big.as_str(), true),
+    ] {
+        let first = start(store, plain, id).await?;
+        answer(store, &first, vec![schedule_task(1, "Big", Some(input))]).await?;
+        let act = next_activity(store, plain, id).await?;
+        activity_done(store, &act, "1").await?;
+        let item = next_orchestration(store, streaming, id).await?;
+        ensure_eq!(
+            item.req.requires_history_streaming,
+            streams,
+            "requiresHistoryStreaming for '{id}'"
+        );
+        ensure_eq!(
+            item.req.past_events.is_empty(),
+            streams,
+            "pastEvents left out for '{id}'"
+        );
+        answer(store, &item, vec![schedule_task(2, "Again", None)]).await?;
+        let act = next_activity(store, plain, id).await?;
+        activity_done(store, &act, "2").await?;
+        let whole = next_orchestration(store, plain, id).await?;
+        ensure!(
+            !whole.req.requires_history_streaming && count(&whole.req.past_events, TS) == 2,
+            "a worker that does not stream gets the whole history of '{id}', got {:?}",
+            kinds(&whole.req.past_events)
+        );
+    }
+    Ok(())
+}
