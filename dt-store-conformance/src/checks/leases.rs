@@ -93,9 +93,9 @@ pub async fn disconnect_redelivers(t: &Subject) -> Outcome {
     expect_no_item(store, b, "after both instances completed").await
 }
 
-/// Proves **L2**, **L4**, **T4**: abandoning an orchestration or an activity work item brings it
-/// back (after the abandon delay, carried out by `run_due`) under a new token; the abandoned
-/// token's answer is ignored.
+/// Proves **L2**, **L4**, **T4**: abandoning an orchestration, an activity or an entity batch
+/// brings it back exactly after the abandon delay (1 s; carried out by `run_due`) under a new
+/// token; the abandoned token's answer is ignored.
 pub async fn abandon_redelivers(t: &Subject) -> Outcome {
     let store = t.store();
     let w = worker(store).await?;
@@ -116,8 +116,14 @@ pub async fn abandon_redelivers(t: &Subject) -> Outcome {
         "after an answer under an abandoned token",
     )
     .await?;
-    expect_no_item(store, w, "an abandoned orchestration before its back-off").await?;
-    t.advance(Duration::from_secs(1)).await?;
+    t.advance(Duration::from_millis(999)).await?;
+    expect_no_item(
+        store,
+        w,
+        "an abandoned orchestration 1 ms before its back-off ends",
+    )
+    .await?;
+    t.advance(Duration::from_millis(1)).await?;
     let again = next_orchestration(store, w, id).await?;
     ensure!(
         again.token != first.token,
@@ -140,8 +146,14 @@ pub async fn abandon_redelivers(t: &Subject) -> Outcome {
     call!(store.abandon_activity(&act.token).await);
     // Ignored as well; if it were applied, the next work item would be the orchestration's.
     activity_done(store, &act, "\"stale\"").await?;
-    expect_no_item(store, w, "an abandoned activity before its back-off").await?;
-    t.advance(Duration::from_secs(1)).await?;
+    t.advance(Duration::from_millis(999)).await?;
+    expect_no_item(
+        store,
+        w,
+        "an abandoned activity 1 ms before its back-off ends",
+    )
+    .await?;
+    t.advance(Duration::from_millis(1)).await?;
     let act2 = next_activity(store, w, id).await?;
     ensure_eq!(act2.req.task_id, 1, "taskId of the redelivered activity");
     ensure!(
@@ -163,6 +175,39 @@ pub async fn abandon_redelivers(t: &Subject) -> Outcome {
             .and_then(|t| t.result.as_deref()),
         Some("\"fresh\""),
         "the result recorded is the redelivered attempt's"
+    );
+    let entity = "@abandon@e1";
+    call!(
+        store
+            .signal_entity(signal_request(entity, "op", "r1"))
+            .await
+    );
+    let batch = next_entity(store, w, entity).await?;
+    call!(store.abandon_entity(&batch.token).await);
+    entity_done(store, &batch, Some("\"stale\"")).await?;
+    t.advance(Duration::from_millis(999)).await?;
+    expect_no_item(
+        store,
+        w,
+        "an abandoned entity batch 1 ms before its back-off ends",
+    )
+    .await?;
+    t.advance(Duration::from_millis(1)).await?;
+    let again = next_entity(store, w, entity).await?;
+    ensure_eq!(
+        op_ids(&again.req),
+        ["r1"],
+        "operations of the abandoned batch"
+    );
+    ensure!(
+        again.token != batch.token,
+        "the abandoned batch came back under its token {}",
+        batch.token
+    );
+    ensure_eq!(
+        entity_state(store, entity).await?,
+        None,
+        "state after an answer under the abandoned batch's token"
     );
     Ok(())
 }

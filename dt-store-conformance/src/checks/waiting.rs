@@ -187,3 +187,54 @@ pub async fn worker_at_its_limit_wakes_when_a_lease_ends(t: &Subject) -> Outcome
     );
     Ok(())
 }
+
+/// Proves **W1** ("`next_work_item` waits until an item this worker accepts is ready") with
+/// **L8** ("a worker is handed only work its filters accept"): of two waiting workers, the one
+/// whose filters accept a new orchestration gets it, even when the other began waiting first.
+pub async fn filtered_workers_are_woken_for_their_work(t: &Subject) -> Outcome {
+    let store = t.store();
+    let other = call!(
+        store
+            .connect_worker(only("OtherOrchestration", "OtherActivity").into())
+            .await
+    );
+    let wanted = call!(
+        store
+            .connect_worker(only("Wanted", "WantedActivity").into())
+            .await
+    );
+    let mut parked_other = pin!(store.next_work_item(other));
+    let mut parked_wanted = pin!(store.next_work_item(wanted));
+    for (name, parked) in [
+        (
+            "the worker filtering on another orchestration",
+            parked_other.as_mut(),
+        ),
+        ("the matching worker", parked_wanted.as_mut()),
+    ] {
+        if let Some(early) = poll_once(parked).await {
+            return Err(failure!("{name} was handed {early:?} with nothing queued"));
+        }
+    }
+    call!(
+        store
+            .create_instance(new_instance("woken-1", "Wanted", None))
+            .await
+    );
+    match timeout(ITEM_WAIT, parked_wanted).await {
+        Ok(Ok(item)) => {
+            into_orchestration(item, "woken-1")?;
+        }
+        other => {
+            return Err(failure!(
+                "the matching worker, waiting when the instance was created, gave {other:?}"
+            ));
+        }
+    }
+    if let Some(taken) = poll_once(parked_other).await {
+        return Err(failure!(
+            "the worker filtering on another orchestration was handed {taken:?}"
+        ));
+    }
+    Ok(())
+}
