@@ -51,7 +51,8 @@
 //! - **T4** A completion under a token whose lease has ended (a duplicate, a late answer) is
 //!   ignored and reported as success; chunked answers are applied once, whole, with their last
 //!   chunk.
-//! - **T5** A malformed answer fails the orchestration (so it never hangs) and is
+//! - **T5** A malformed answer fails the orchestration (so it never hangs; its failure
+//!   details say why and are non-retriable: a retry would get the same answer) and is
 //!   `InvalidArgument`.
 //! - **T6** Results of activities, timers and children reach only the execution that asked
 //!   for them; nothing reaches a terminal instance. The history cap fails an execution that

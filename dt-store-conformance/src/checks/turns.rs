@@ -318,8 +318,13 @@ pub async fn malformed_answer_fails_orchestration(t: &Subject) -> Outcome {
     let failed =
         expect_status(store, id, RuntimeStatus::Failed, "after a malformed answer").await?;
     ensure!(
-        failed.failure_details.is_some(),
-        "a failed instance has failureDetails"
+        failed
+            .failure_details
+            .as_ref()
+            .is_some_and(|d| d.is_non_retriable && !d.error_message.is_empty()),
+        "a malformed answer fails the instance with non-retriable failureDetails saying why, \
+         got {:?}",
+        failed.failure_details
     );
     expect_no_item(store, w, "after the instance failed").await
 }
