@@ -54,6 +54,7 @@ macro_rules! __with_checks {
             next_work_item_waits_and_is_cancel_safe,
             worker_at_its_limit_wakes_when_a_lease_ends,
             filtered_workers_are_woken_for_their_work,
+            schedule_changed_tells_of_a_first_lease,
             reset_clears_everything,
             tokens_unique_across_reset,
             rewind_failed_instance,

@@ -148,20 +148,56 @@ pub async fn next_work_item_waits_and_is_cancel_safe(t: &Subject) -> Outcome {
 /// first back, its waiting `next_work_item` returns the second.
 pub async fn worker_at_its_limit_wakes_when_a_lease_ends(t: &Subject) -> Outcome {
     let store = t.store();
+    // Orchestrations: one held, another queued.
+    let options = WorkerOptions {
+        limits: WorkLimits {
+            orchestrations: Some(1),
+            ..Default::default()
+        },
+        ..only("Conformance", "NoActivity").into()
+    };
+    let limited = call!(store.connect_worker(options).await);
+    let held = start(store, limited, "parked-1").await?;
+    create(store, "parked-2").await?;
+    let mut parked = pin!(store.next_work_item(limited));
+    if let Some(early) = poll_once(parked.as_mut()).await {
+        return Err(failure!(
+            "a worker at its orchestration limit was handed {early:?}"
+        ));
+    }
+    call!(store.abandon_orchestration(&held.token).await);
+    match timeout(ITEM_WAIT, parked).await {
+        Ok(Ok(item)) => {
+            into_orchestration(item, "parked-2")?;
+        }
+        other => {
+            return Err(failure!(
+                "the worker waiting at its orchestration limit, after its lease ended, gave \
+                 {other:?}"
+            ));
+        }
+    }
+
+    // Activities: one held, another queued.
     let options = WorkerOptions {
         limits: WorkLimits {
             activities: Some(1),
             ..Default::default()
         },
-        ..WorkFilters::all().into()
+        ..only("Activities", "A").into()
     };
     let w = call!(store.connect_worker(options).await);
-    let id = "parked-1";
-    let first = start(store, w, id).await?;
+    let id = "parked-3";
+    call!(
+        store
+            .create_instance(new_instance(id, "Activities", None))
+            .await
+    );
+    let first = next_orchestration(store, w, id).await?;
     answer(
         store,
         &first,
-        vec![schedule_task(1, "A", None), schedule_task(2, "B", None)],
+        vec![schedule_task(1, "A", None), schedule_task(2, "A", None)],
     )
     .await?;
     let held = next_activity(store, w, id).await?;
@@ -176,7 +212,7 @@ pub async fn worker_at_its_limit_wakes_when_a_lease_ends(t: &Subject) -> Outcome
         Ok(Ok(item)) => item,
         other => {
             return Err(failure!(
-                "the worker waiting at its limit, after its lease ended, gave {other:?}"
+                "the worker waiting at its activity limit, after its lease ended, gave {other:?}"
             ));
         }
     };
@@ -236,5 +272,24 @@ pub async fn filtered_workers_are_woken_for_their_work(t: &Subject) -> Outcome {
             "the worker filtering on another orchestration was handed {taken:?}"
         ));
     }
+    Ok(())
+}
+
+/// Proves **T2** ("`schedule_changed` resolves after something was scheduled earlier than
+/// anything before it") for leases: the first lease granted on an idle store is the earliest
+/// deadline (its expiry), so the scheduler is told.
+pub async fn schedule_changed_tells_of_a_first_lease(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    start(store, w, "first-lease").await?;
+    ensure!(
+        timeout(ITEM_WAIT, store.schedule_changed()).await.is_ok(),
+        "schedule_changed did not resolve after the first lease was granted"
+    );
+    ensure_eq!(
+        call!(store.run_due().await),
+        Some(t.config().lease_duration),
+        "run_due's time until the lease expires"
+    );
     Ok(())
 }
