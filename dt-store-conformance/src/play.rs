@@ -555,3 +555,22 @@ pub(crate) async fn drain(store: &dyn Store, worker: WorkerId) -> Outcome<Vec<Wo
     }
     Ok(items)
 }
+
+/// Parks `worker` in `next_work_item` (it must not return yet), runs `act`, and returns what
+/// the parked call then gets, within [`crate::harness::ITEM_WAIT`].
+pub(crate) async fn woken_by(
+    store: &dyn Store,
+    worker: WorkerId,
+    what: &str,
+    act: impl Future<Output = Outcome>,
+) -> Outcome<WorkItem> {
+    let mut parked = std::pin::pin!(store.next_work_item(worker));
+    if let Some(early) = poll_once(parked.as_mut()).await {
+        return Err(failure!("{what}: the worker was handed {early:?} before"));
+    }
+    act.await?;
+    match tokio::time::timeout(crate::harness::ITEM_WAIT, parked).await {
+        Ok(Ok(item)) => Ok(item),
+        other => Err(failure!("{what}: the waiting worker gave {other:?}")),
+    }
+}

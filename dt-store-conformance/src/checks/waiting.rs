@@ -140,7 +140,42 @@ pub async fn next_work_item_waits_and_is_cancel_safe(t: &Subject) -> Outcome {
         }
     };
     into_orchestration(item, "waiting-2")?;
-    expect_no_item(store, w, "after both instances were handed out").await
+    expect_no_item(store, w, "after both instances were handed out").await?;
+
+    // Every kind of new work wakes a waiting worker.
+    let entity = "@waiting@e";
+    let signal = async {
+        call!(
+            store
+                .signal_entity(signal_request(entity, "op", "r1"))
+                .await
+        );
+        Ok(())
+    };
+    into_entity(woken_by(store, w, "a signal", signal).await?, entity)?;
+    let helper = worker(store).await?;
+    let id = "waiting-3";
+    create(store, id).await?;
+    let first = next_orchestration(store, helper, id).await?;
+    let schedule = answer(store, &first, vec![schedule_task(1, "Work", None)]);
+    into_activity(
+        woken_by(store, w, "a scheduled activity", schedule).await?,
+        id,
+    )?;
+    answer(store, &first, Vec::new()).await?;
+    create(store, "waiting-4").await?;
+    let first = next_orchestration(store, helper, "waiting-4").await?;
+    answer(store, &first, vec![schedule_task(1, "Work", None)]).await?;
+    next_activity(store, helper, "waiting-4").await?;
+    let lost = async {
+        call!(store.disconnect_worker(helper).await);
+        Ok(())
+    };
+    into_activity(
+        woken_by(store, w, "an activity given back by a lost worker", lost).await?,
+        "waiting-4",
+    )?;
+    Ok(())
 }
 
 /// Proves **L7** ("a worker that waits at its limit is woken when one of its leases ends, however
