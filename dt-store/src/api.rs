@@ -23,7 +23,9 @@
 //!   start ahead of the clock holds its first work item until then.
 //! - **I2** An id that is taken is `AlreadyExists` unless the request lists the existing
 //!   status as replaceable; a replacement is a new execution, and the replaced one's work in
-//!   flight and pending results are dropped.
+//!   flight and pending results are dropped. A child whose id is held by a live instance fails in its
+//!   parent (`subOrchestrationInstanceFailed`) instead of replacing it; a terminal instance
+//!   with that id is replaced.
 //! - **I3** Client changes (raise event, terminate, suspend, resume) reach the worker in the
 //!   next work item, in the order they were made; raising on an unknown instance is
 //!   `NotFound`, on a terminal one it is dropped.
@@ -31,7 +33,8 @@
 //!   `executionTerminated` to acknowledge; with `recursive`, its live children are terminated
 //!   once it ends; unknown and terminal instances are left alone.
 //! - **I5** Restart and rewind start a terminal (rewind: failed) instance again; anything
-//!   else is `FailedPrecondition`, an unknown id `NotFound`.
+//!   else is `FailedPrecondition`, an unknown id `NotFound`. A rewind's failed children are
+//!   rewound and purged ones re-created.
 //! - **I6** Terminate-now ends live instances without a worker; instances holding entity
 //!   locks, unknown and terminal ones are returned untouched.
 //! - **I7** Purge removes terminal instances only, with their histories; `recursive` removes

@@ -840,3 +840,157 @@ pub async fn recursive_terminate_reaches_children(t: &Subject) -> Outcome {
     }
     Ok(())
 }
+
+/// Proves **I2** ("a child whose id is held by a live instance fails in its parent instead of
+/// replacing it; a terminal instance with that id is replaced"): the parent receives
+/// `subOrchestrationInstanceFailed` for the taken id and the live instance is untouched; the
+/// finished one is replaced by the child.
+pub async fn child_with_a_taken_id_fails_in_its_parent(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    start_running(store, w, "taken-live").await?;
+    create(store, "taken-done").await?;
+    call!(store.terminate_instance("taken-done", None, false).await);
+    let parent = start(store, w, "taken-parent").await?;
+    answer(
+        store,
+        &parent,
+        vec![
+            child(1, "taken-live", "Child"),
+            child(2, "taken-done", "Child"),
+        ],
+    )
+    .await?;
+    let items = drain(store, w).await?;
+    let mut parent_events = Vec::new();
+    let mut started_children = Vec::new();
+    for item in items {
+        match item.request {
+            Some(work_item::Request::OrchestratorRequest(r)) if r.instance_id == "taken-parent" => {
+                parent_events = r.new_events;
+            }
+            Some(work_item::Request::OrchestratorRequest(r)) => {
+                started_children.push(r.instance_id)
+            }
+            other => return Err(failure!("unexpected work item {other:?}")),
+        }
+    }
+    ensure_eq!(
+        started_children,
+        ["taken-done"],
+        "children dispatched (the terminal id replaced, the live one not)"
+    );
+    let failed: Vec<i32> = parent_events
+        .iter()
+        .filter_map(|e| match &e.event_type {
+            Some(EventType::SubOrchestrationInstanceFailed(f)) => Some(f.task_scheduled_id),
+            _ => None,
+        })
+        .collect();
+    ensure_eq!(
+        failed,
+        [1],
+        "subOrchestrationInstanceFailed for the taken id"
+    );
+    let live = expect_status(
+        store,
+        "taken-live",
+        RuntimeStatus::Running,
+        "the live instance",
+    )
+    .await?;
+    ensure!(
+        live.parent_instance_id.is_none(),
+        "the live instance got a parent: {live:?}"
+    );
+    let replaced = get(store, "taken-done").await?;
+    ensure_eq!(
+        replaced.parent_instance_id.as_deref(),
+        Some("taken-parent"),
+        "parentInstanceId of the child that replaced the terminal instance"
+    );
+    Ok(())
+}
+
+/// Proves **I5** ("rewind starts a failed instance again; its failed children are rewound and
+/// purged ones re-created"): rewinding a parent whose two children failed, one of them purged
+/// since, sends the remaining child an `executionRewound` and starts the purged one afresh.
+pub async fn rewind_reaches_failed_children(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let parent = "rw-parent";
+    let first = start(store, w, parent).await?;
+    answer(
+        store,
+        &first,
+        vec![child(1, "rw-kept", "Child"), child(2, "rw-purged", "Child")],
+    )
+    .await?;
+    for id in ["rw-kept", "rw-purged"] {
+        let item = next_orchestration(store, w, id).await?;
+        answer(
+            store,
+            &item,
+            vec![finish(1, OrchestrationStatus::Failed, None)],
+        )
+        .await?;
+    }
+    let second = next_orchestration(store, w, parent).await?;
+    answer(
+        store,
+        &second,
+        vec![finish(3, OrchestrationStatus::Failed, None)],
+    )
+    .await?;
+    let purged = call!(
+        store
+            .purge_instances(PurgeTarget::Instance("rw-purged".to_owned()), false)
+            .await
+    );
+    ensure_eq!(purged, 1, "purge count of a failed child");
+    call!(store.rewind_instance(parent, None).await);
+    let rewind = next_orchestration(store, w, parent).await?;
+    let mut new_history: Vec<HistoryEvent> = rewind
+        .req
+        .past_events
+        .iter()
+        .chain(&rewind.req.new_events)
+        .filter(|e| kind(e) != EC && kind(e) != "subOrchestrationInstanceFailed")
+        .cloned()
+        .collect();
+    for e in &mut new_history {
+        if let Some(EventType::ExecutionStarted(es)) = &mut e.event_type {
+            es.orchestration_instance = Some(OrchestrationInstance {
+                instance_id: parent.to_owned(),
+                execution_id: Some("rw-rewound".to_owned()),
+            });
+        }
+    }
+    let action = OrchestratorAction {
+        id: -1,
+        orchestrator_action_type: Some(
+            orchestrator_action::OrchestratorActionType::RewindOrchestration(
+                RewindOrchestrationAction { new_history },
+            ),
+        ),
+    };
+    answer(store, &rewind, vec![action]).await?;
+    let mut children = Vec::new();
+    for item in drain(store, w).await? {
+        if let Some(work_item::Request::OrchestratorRequest(r)) = item.request
+            && r.instance_id != parent
+        {
+            children.push((r.instance_id.clone(), kinds(&r.new_events)));
+        }
+    }
+    children.sort();
+    ensure_eq!(
+        children,
+        [
+            ("rw-kept".to_owned(), vec![OS, "executionRewound"]),
+            ("rw-purged".to_owned(), vec![OS, ES]),
+        ],
+        "work items of the children after the parent's rewind"
+    );
+    Ok(())
+}

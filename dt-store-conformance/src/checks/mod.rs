@@ -71,6 +71,8 @@ macro_rules! __with_checks {
             concurrency_limits_hold_per_kind,
             recursive_purge_removes_children_only,
             recursive_terminate_reaches_children,
+            child_with_a_taken_id_fails_in_its_parent,
+            rewind_reaches_failed_children,
             reset_frees_every_slot,
             purging_a_locked_entity_is_refused,
             locks_are_released_on_every_path,
