@@ -104,7 +104,8 @@
 //!
 //! **Reset**
 //! - **R1** [`Store::reset`] removes every instance, entity, queued item and lease; connected
-//!   workers stay connected, with every slot free.
+//!   workers stay connected, with every slot free; waits in progress keep waiting; the
+//!   store's configuration stays.
 
 use crate::error::StoreError;
 use async_trait::async_trait;

@@ -74,6 +74,7 @@ macro_rules! __with_checks {
             child_with_a_taken_id_fails_in_its_parent,
             rewind_reaches_failed_children,
             reset_frees_every_slot,
+            waits_outlive_a_reset,
             purging_a_locked_entity_is_refused,
             locks_are_released_on_every_path,
             entity_batch_lease_expires,

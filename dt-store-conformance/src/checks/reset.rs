@@ -131,3 +131,34 @@ pub async fn reset_frees_every_slot(t: &Subject) -> Outcome {
     next_entity(store, w, "@held@2").await?;
     Ok(())
 }
+
+/// Proves **R1** ("waits in progress keep waiting") with **W2**: a `wait_for_instance` begun
+/// before a reset returns when an instance with that id is created and started after it.
+pub async fn waits_outlive_a_reset(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let id = "wait-reset";
+    create(store, id).await?;
+    let mut waiting = std::pin::pin!(store.wait_for_instance(id, WaitCondition::Started, false));
+    if let Some(early) = poll_once(waiting.as_mut()).await {
+        return Err(failure!(
+            "wait_for_instance(Started) returned for a pending instance: {early:?}"
+        ));
+    }
+    call!(store.reset().await);
+    if let Some(early) = poll_once(waiting.as_mut()).await {
+        return Err(failure!(
+            "wait_for_instance(Started) returned after a reset: {early:?}"
+        ));
+    }
+    start_running(store, w, id).await?;
+    match timeout(ITEM_WAIT, waiting).await {
+        Ok(Ok(state)) => ensure_eq!(
+            status_of(&state),
+            Some(RuntimeStatus::Running),
+            "status returned to a wait begun before the reset"
+        ),
+        other => return Err(failure!("a wait begun before the reset gave {other:?}")),
+    }
+    Ok(())
+}
