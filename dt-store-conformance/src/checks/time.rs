@@ -15,13 +15,19 @@ pub async fn timers_fire_when_due(t: &Subject) -> Outcome {
     let w = worker(store).await?;
     let id = "timer-1";
     let first = start(store, w, id).await?;
+    // The lease just granted may have signalled the scheduler already; start from quiet.
+    let _ = poll_once(std::pin::pin!(store.schedule_changed())).await;
     let past = to_timestamp(t.now() - TimeDelta::milliseconds(1500));
     let future_at: DateTime<Utc> = t.now() + TimeDelta::seconds(30);
     let future = to_timestamp(future_at);
     answer(
         store,
         &first,
-        vec![create_timer(1, past), create_timer(2, future)],
+        vec![
+            create_timer(1, past),
+            create_timer(2, future),
+            create_timer(3, future),
+        ],
     )
     .await?;
     ensure!(
@@ -48,7 +54,7 @@ pub async fn timers_fire_when_due(t: &Subject) -> Outcome {
         .collect();
     ensure_eq!(
         created,
-        [(1, Some(past)), (2, Some(future))],
+        [(1, Some(past)), (2, Some(future)), (3, Some(future))],
         "timerCreated events (eventId, fireAt) in history"
     );
     ensure_eq!(
@@ -71,15 +77,17 @@ pub async fn timers_fire_when_due(t: &Subject) -> Outcome {
     let second = next_orchestration(store, w, id).await?;
     ensure_eq!(
         kinds(&second.req.new_events),
-        [OS, TF],
-        "newEvents delivering the second timer"
+        [OS, TF, TF],
+        "newEvents delivering the two timers due at the same instant"
     );
+    let fired: Vec<(i32, Option<prost_types::Timestamp>)> = timers_fired(&second.req.new_events)
+        .into_iter()
+        .map(|t| (t.timer_id, t.fire_at))
+        .collect();
     ensure_eq!(
-        timers_fired(&second.req.new_events)
-            .first()
-            .map(|t| (t.timer_id, t.fire_at)),
-        Some((2, Some(future))),
-        "the second timerFired (timerId, fireAt)"
+        fired,
+        [(2, Some(future)), (3, Some(future))],
+        "the timerFired events of the two timers due at the same instant (timerId, fireAt)"
     );
     let started_at = second
         .req
@@ -91,10 +99,46 @@ pub async fn timers_fire_when_due(t: &Subject) -> Outcome {
         started_at.is_some_and(|s| s >= future_at),
         "orchestratorStarted {started_at:?} is earlier than the timer it delivers ({future_at})"
     );
+    // A timer later than nothing: the scheduler is told. Then one earlier than it: told again.
+    let later = to_timestamp(t.now() + TimeDelta::seconds(60));
+    answer(store, &second, vec![create_timer(4, later)]).await?;
+    ensure!(
+        timeout(ITEM_WAIT, store.schedule_changed()).await.is_ok(),
+        "schedule_changed did not resolve after a timer was created"
+    );
+    raise_and_answer(
+        store,
+        w,
+        id,
+        vec![create_timer(
+            5,
+            to_timestamp(t.now() + TimeDelta::seconds(10)),
+        )],
+    )
+    .await?;
+    ensure!(
+        timeout(ITEM_WAIT, store.schedule_changed()).await.is_ok(),
+        "schedule_changed did not resolve after a timer earlier than the pending one"
+    );
+    ensure_eq!(
+        call!(store.run_due().await),
+        Some(Duration::from_secs(10)),
+        "run_due's time until the earlier timer"
+    );
+    t.advance(Duration::from_secs(60)).await?;
+    let last = next_orchestration(store, w, id).await?;
+    ensure_eq!(
+        timers_fired(&last.req.new_events)
+            .iter()
+            .map(|t| t.timer_id)
+            .collect::<Vec<_>>(),
+        [5, 4],
+        "timers 4 and 5 in the order they came due"
+    );
     answer(
         store,
-        &second,
-        vec![finish(3, OrchestrationStatus::Completed, None)],
+        &last,
+        vec![finish(6, OrchestrationStatus::Completed, None)],
     )
     .await?;
     t.advance(Duration::from_secs(3600)).await?;
@@ -192,4 +236,19 @@ pub async fn delayed_signal_waits_for_its_time(t: &Subject) -> Outcome {
         });
     ensure_eq!(scheduled, Some(at), "scheduledTime of the delayed signal");
     Ok(())
+}
+
+/// Raises an event on `id`, takes the work item it causes and answers it with `actions`, with
+/// no signal to the scheduler pending before the answer.
+async fn raise_and_answer(
+    store: &dyn Store,
+    w: WorkerId,
+    id: &str,
+    actions: Vec<OrchestratorAction>,
+) -> Outcome {
+    call!(store.raise_event(id, "poke".to_owned(), None).await);
+    let item = next_orchestration(store, w, id).await?;
+    // Its lease may have signalled the scheduler; what follows must signal on its own.
+    let _ = poll_once(std::pin::pin!(store.schedule_changed())).await;
+    answer(store, &item, actions).await
 }

@@ -321,7 +321,9 @@ pub async fn malformed_answer_fails_orchestration(t: &Subject) -> Outcome {
         failed
             .failure_details
             .as_ref()
-            .is_some_and(|d| d.is_non_retriable && !d.error_message.is_empty()),
+            .is_some_and(|d| d.is_non_retriable
+                && !d.error_type.is_empty()
+                && !d.error_message.is_empty()),
         "a malformed answer fails the instance with non-retriable failureDetails saying why, \
          got {:?}",
         failed.failure_details
