@@ -880,17 +880,23 @@ pub async fn child_with_a_taken_id_fails_in_its_parent(t: &Subject) -> Outcome {
         ["taken-done"],
         "children dispatched (the terminal id replaced, the live one not)"
     );
-    let failed: Vec<i32> = parent_events
+    let failed: Vec<(i32, bool)> = parent_events
         .iter()
         .filter_map(|e| match &e.event_type {
-            Some(EventType::SubOrchestrationInstanceFailed(f)) => Some(f.task_scheduled_id),
+            Some(EventType::SubOrchestrationInstanceFailed(f)) => Some((
+                f.task_scheduled_id,
+                f.failure_details
+                    .as_ref()
+                    .is_some_and(|d| !d.error_type.is_empty() && !d.error_message.is_empty()),
+            )),
             _ => None,
         })
         .collect();
     ensure_eq!(
         failed,
-        [1],
-        "subOrchestrationInstanceFailed for the taken id"
+        [(1, true)],
+        "subOrchestrationInstanceFailed (taskScheduledId, with failure details saying why) for \
+         the taken id"
     );
     let live = expect_status(
         store,
