@@ -23,9 +23,9 @@
 //!   start ahead of the clock holds its first work item until then.
 //! - **I2** An id that is taken is `AlreadyExists` unless the request lists the existing
 //!   status as replaceable; a replacement is a new execution, and the replaced one's work in
-//!   flight and pending results are dropped. A child whose id is held by a live instance fails in its
-//!   parent (`subOrchestrationInstanceFailed`) instead of replacing it; a terminal instance
-//!   with that id is replaced.
+//!   flight and pending results are dropped. A child whose id is held by a live instance
+//!   fails in its parent (`subOrchestrationInstanceFailed`, saying why) instead of replacing
+//!   it; a terminal instance with that id is replaced.
 //! - **I3** Client changes (raise event, terminate, suspend, resume) reach the worker in the
 //!   next work item, in the order they were made; raising on an unknown instance is
 //!   `NotFound`, on a terminal one it is dropped.
