@@ -484,3 +484,50 @@ pub async fn entity_retry_back_off_starts_afresh_after_a_commit(t: &Subject) -> 
     );
     Ok(())
 }
+
+/// Proves **I6** ("terminate-now ends live instances without a worker; instances holding
+/// entity locks ... are returned untouched"): while one orchestration holds a lock, it is left
+/// alone and reported, and another live instance is terminated.
+pub async fn terminate_now_spares_lock_holders(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let holder = hold_lock(store, w, "now-holder", "@now@e1").await?;
+    create(store, "now-free").await?;
+    let untouched = call!(
+        store
+            .terminate_now(
+                vec!["now-holder".to_owned(), "now-free".to_owned()],
+                Some("\"stop\"".to_owned())
+            )
+            .await
+    );
+    ensure_eq!(untouched, ["now-holder"], "ids not terminated");
+    expect_status(
+        store,
+        "now-free",
+        RuntimeStatus::Terminated,
+        "after terminate_now",
+    )
+    .await?;
+    expect_status(
+        store,
+        "now-holder",
+        RuntimeStatus::Running,
+        "the lock holder",
+    )
+    .await?;
+    answer(
+        store,
+        &holder,
+        vec![finish(2, OrchestrationStatus::Completed, None)],
+    )
+    .await?;
+    expect_status(
+        store,
+        "now-holder",
+        RuntimeStatus::Completed,
+        "after its own answer",
+    )
+    .await?;
+    Ok(())
+}

@@ -76,6 +76,7 @@ macro_rules! __with_checks {
             reset_frees_every_slot,
             waits_outlive_a_reset,
             purging_a_locked_entity_is_refused,
+            terminate_now_spares_lock_holders,
             locks_are_released_on_every_path,
             entity_batch_lease_expires,
             entity_retry_back_off_starts_afresh_after_a_commit,
