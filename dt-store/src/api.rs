@@ -100,7 +100,15 @@
 //! - **E3** A lock set is granted whole or not at all, and no entity has two holders; while
 //!   held, only the holder's operations run. Locks are released by unlock, and when the holder
 //!   ends (completes, fails, is terminated), continues as new, is replaced, purged or reset.
-//! - **E4** Purging an entity removes it only when idle and unlocked.
+//! - **E4** Purging an entity removes it only when idle (nothing in flight or queued) and
+//!   unlocked.
+//! - **E5** Entity queries return entities in id order, filtered by id prefix and
+//!   last-modified range, paged with the last id as token; stateless entities only on
+//!   request, state only on request.
+//! - **E6** Cleaning entity storage removes entities with no state, nothing queued and no
+//!   lock, and releases locks whose holder is gone or finished; it reports both counts.
+//! - **E7** An entity's `startNewOrchestration` creates the instance, replacing a finished one
+//!   with the same id and leaving a live one alone.
 //!
 //! **Reset**
 //! - **R1** [`Store::reset`] removes every instance, entity, queued item and lease; connected

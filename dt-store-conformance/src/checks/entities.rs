@@ -531,3 +531,282 @@ pub async fn terminate_now_spares_lock_holders(t: &Subject) -> Outcome {
     .await?;
     Ok(())
 }
+
+/// Commits a batch of every queued operation of `entity` with the given state.
+async fn run_batch(store: &dyn Store, w: WorkerId, entity: &str, state: Option<&str>) -> Outcome {
+    let batch = next_entity(store, w, entity).await?;
+    entity_done(store, &batch, state).await
+}
+
+/// Proves **E5** ("entity queries return entities in id order, filtered by id prefix and
+/// last-modified range, paged with the last id as token; stateless entities only on request,
+/// state only on request"): five entities of which one is stateless, queried in pages of two.
+pub async fn entity_queries_page_and_filter(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let start = t.now();
+    for key in ["a", "b", "c", "d"] {
+        let entity = format!("@page@{key}");
+        call!(
+            store
+                .signal_entity(signal_request(&entity, "set", ""))
+                .await
+        );
+        run_batch(store, w, &entity, Some(key)).await?;
+        t.advance(Duration::from_secs(1)).await?;
+    }
+    let after_b = start + TimeDelta::seconds(2);
+    call!(
+        store
+            .signal_entity(signal_request("@page@e", "noop", ""))
+            .await
+    );
+    run_batch(store, w, "@page@e", None).await?;
+    call!(
+        store
+            .signal_entity(signal_request("@other@x", "set", ""))
+            .await
+    );
+    run_batch(store, w, "@other@x", Some("x")).await?;
+
+    let mut query = EntityQuery {
+        instance_id_starts_with: Some("@page@".to_owned()),
+        page_size: Some(2),
+        include_state: true,
+        ..Default::default()
+    };
+    let mut pages = Vec::new();
+    for _ in 0..5 {
+        let page = call!(store.query_entities(query.clone()).await);
+        pages.push(
+            page.items
+                .iter()
+                .map(|e| (e.instance_id.clone(), e.serialized_state.clone()))
+                .collect::<Vec<_>>(),
+        );
+        let Some(token) = page.continuation_token else {
+            break;
+        };
+        query.continuation_token = Some(token);
+    }
+    let some = |id: &str, state: &str| (id.to_owned(), Some(state.to_owned()));
+    ensure_eq!(
+        pages,
+        [
+            vec![some("@page@a", "a"), some("@page@b", "b")],
+            vec![some("@page@c", "c"), some("@page@d", "d")],
+        ],
+        "pages of two entities with state, the stateless one left out"
+    );
+    let transient = call!(
+        store
+            .query_entities(EntityQuery {
+                instance_id_starts_with: Some("@page@".to_owned()),
+                include_transient: true,
+                ..Default::default()
+            })
+            .await
+    );
+    ensure_eq!(
+        transient
+            .items
+            .iter()
+            .map(|e| (e.instance_id.as_str(), e.serialized_state.is_some()))
+            .collect::<Vec<_>>(),
+        [
+            ("@page@a", false),
+            ("@page@b", false),
+            ("@page@c", false),
+            ("@page@d", false),
+            ("@page@e", false)
+        ],
+        "all five with includeTransient, no state without includeState"
+    );
+    ensure_eq!(
+        transient.continuation_token,
+        None,
+        "token of an unpaged query"
+    );
+    let ranged = call!(
+        store
+            .query_entities(EntityQuery {
+                instance_id_starts_with: Some("@page@".to_owned()),
+                last_modified_from: Some(to_timestamp(start)),
+                last_modified_to: Some(to_timestamp(after_b)),
+                ..Default::default()
+            })
+            .await
+    );
+    ensure_eq!(
+        ranged
+            .items
+            .iter()
+            .map(|e| e.instance_id.as_str())
+            .collect::<Vec<_>>(),
+        ["@page@a", "@page@b"],
+        "entities last modified in [start, start + 2 s)"
+    );
+    Ok(())
+}
+
+/// Proves **E6** ("cleaning entity storage removes entities with no state, nothing queued and
+/// no lock, and reports how many"): of a stateless idle entity, a stateless locked one and one
+/// with state, only the first is removed.
+pub async fn clean_entity_storage_removes_idle_stateless_entities(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    call!(
+        store
+            .signal_entity(signal_request("@clean@empty", "noop", ""))
+            .await
+    );
+    run_batch(store, w, "@clean@empty", None).await?;
+    call!(
+        store
+            .signal_entity(signal_request("@clean@full", "set", ""))
+            .await
+    );
+    run_batch(store, w, "@clean@full", Some("1")).await?;
+    hold_lock(store, w, "clean-holder", "@clean@locked").await?;
+    let (removed, released) = call!(store.clean_entity_storage(true, true).await);
+    ensure_eq!(
+        (removed, released),
+        (1, 0),
+        "(entities removed, locks released)"
+    );
+    let left = call!(
+        store
+            .query_entities(EntityQuery {
+                include_transient: true,
+                ..Default::default()
+            })
+            .await
+    );
+    ensure_eq!(
+        left.items
+            .iter()
+            .map(|e| e.instance_id.as_str())
+            .collect::<Vec<_>>(),
+        ["@clean@full", "@clean@locked"],
+        "entities left after cleaning"
+    );
+    let (removed, _) = call!(store.clean_entity_storage(true, false).await);
+    ensure_eq!(removed, 0, "entities removed by a second cleaning");
+    Ok(())
+}
+
+/// Proves **L8** for entities ("a worker is handed only work its filters accept") and **E4**
+/// ("purging an entity removes it only when idle"): a worker filtering on one entity name is
+/// not handed another's batch; an entity with a batch in flight or operations queued is not
+/// purged.
+pub async fn entity_filters_and_busy_purges(t: &Subject) -> Outcome {
+    let store = t.store();
+    let filters = WorkFilters::from(Some(WorkItemFilters {
+        entities: vec![EntityFilter {
+            name: "mine".to_owned(),
+        }],
+        ..Default::default()
+    }));
+    let picky = call!(store.connect_worker(filters.into()).await);
+    call!(
+        store
+            .signal_entity(signal_request("@theirs@1", "op", ""))
+            .await
+    );
+    expect_no_item(store, picky, "a worker filtering on another entity name").await?;
+    call!(
+        store
+            .signal_entity(signal_request("@mine@1", "op", ""))
+            .await
+    );
+    let batch = next_entity(store, picky, "@mine@1").await?;
+    let purge = |id: &str| PurgeTarget::Instance(id.to_owned());
+    ensure_eq!(
+        call!(store.purge_instances(purge("@mine@1"), false).await),
+        0,
+        "purge count of an entity with a batch in flight"
+    );
+    entity_done(store, &batch, Some("1")).await?;
+    ensure_eq!(
+        call!(store.purge_instances(purge("@theirs@1"), false).await),
+        0,
+        "purge count of an entity with an operation queued"
+    );
+    ensure_eq!(
+        call!(store.purge_instances(purge("@mine@1"), false).await),
+        1,
+        "purge count of an idle entity"
+    );
+    Ok(())
+}
+
+/// Proves **E7** ("an entity's startNewOrchestration creates the instance, replacing a
+/// finished one with the same id and leaving a live one alone"): a batch starting two
+/// orchestrations, one over a terminated instance and one over a running one.
+pub async fn entities_start_orchestrations(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    start_running(store, w, "from-entity-live").await?;
+    create(store, "from-entity-done").await?;
+    call!(
+        store
+            .terminate_instance("from-entity-done", None, false)
+            .await
+    );
+    call!(
+        store
+            .signal_entity(signal_request("@starter@1", "go", ""))
+            .await
+    );
+    let batch = next_entity(store, w, "@starter@1").await?;
+    let start_action = |id: &str| OperationAction {
+        id: 0,
+        operation_action_type: Some(
+            operation_action::OperationActionType::StartNewOrchestration(
+                StartNewOrchestrationAction {
+                    instance_id: id.to_owned(),
+                    name: "FromEntity".to_owned(),
+                    input: Some("\"e\"".to_owned()),
+                    ..Default::default()
+                },
+            ),
+        ),
+    };
+    let result = EntityBatchResult {
+        results: vec![op_ok()],
+        actions: vec![
+            start_action("from-entity-done"),
+            start_action("from-entity-live"),
+        ],
+        completion_token: batch.token.clone(),
+        ..Default::default()
+    };
+    call!(store.complete_entity(result).await);
+    let started = expect_status(
+        store,
+        "from-entity-done",
+        RuntimeStatus::Pending,
+        "replaced",
+    )
+    .await?;
+    ensure_eq!(
+        started.name,
+        "FromEntity",
+        "name of the orchestration the entity started"
+    );
+    let live = expect_status(
+        store,
+        "from-entity-live",
+        RuntimeStatus::Running,
+        "left alone",
+    )
+    .await?;
+    ensure_eq!(live.name, "Conformance", "name of the live instance");
+    let item = next_orchestration(store, w, "from-entity-done").await?;
+    ensure_eq!(
+        execution_started(&item.req.new_events).and_then(|e| e.input.as_deref()),
+        Some("\"e\""),
+        "input of the orchestration the entity started"
+    );
+    Ok(())
+}
