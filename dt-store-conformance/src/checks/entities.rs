@@ -810,3 +810,45 @@ pub async fn entities_start_orchestrations(t: &Subject) -> Outcome {
     );
     Ok(())
 }
+
+/// Proves **E3** ("while held, only the holder's operations run") with **C1** ("work it made
+/// ready is handed out by the next fetch"): an entity that became held while a client's
+/// operation waited for it does not keep another entity's ready batch from a worker.
+pub async fn a_held_entity_does_not_hold_up_others(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = call!(
+        store
+            .connect_worker(only("Conformance", "NoActivity").into())
+            .await
+    );
+    let entities_only = WorkFilters::from(Some(WorkItemFilters {
+        entities: vec![
+            EntityFilter {
+                name: "held".to_owned(),
+            },
+            EntityFilter {
+                name: "free".to_owned(),
+            },
+        ],
+        ..Default::default()
+    }));
+    let batches = call!(store.connect_worker(entities_only.into()).await);
+    call!(
+        store
+            .signal_entity(signal_request("@held@1", "op", "client"))
+            .await
+    );
+    hold_lock(store, w, "holder", "@held@1").await?;
+    call!(
+        store
+            .signal_entity(signal_request("@free@1", "op", "other"))
+            .await
+    );
+    let batch = next_entity(store, batches, "@free@1").await?;
+    ensure_eq!(
+        op_ids(&batch.req),
+        ["other"],
+        "operations of the free entity's batch"
+    );
+    expect_no_item(store, batches, "the held entity's client operation").await
+}

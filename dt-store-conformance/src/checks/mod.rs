@@ -81,6 +81,7 @@ macro_rules! __with_checks {
             clean_entity_storage_removes_idle_stateless_entities,
             entity_filters_and_busy_purges,
             entities_start_orchestrations,
+            a_held_entity_does_not_hold_up_others,
             locks_are_released_on_every_path,
             entity_batch_lease_expires,
             entity_retry_back_off_starts_afresh_after_a_commit,
