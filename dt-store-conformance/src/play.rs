@@ -574,3 +574,18 @@ pub(crate) async fn woken_by(
         other => Err(failure!("{what}: the waiting worker gave {other:?}")),
     }
 }
+
+/// Sends event `name` to instance `target`.
+pub(crate) fn send_event(id: i32, target: &str, name: &str) -> OrchestratorAction {
+    OrchestratorAction {
+        id,
+        orchestrator_action_type: Some(OrchestratorActionType::SendEvent(SendEventAction {
+            instance: Some(OrchestrationInstance {
+                instance_id: target.to_owned(),
+                execution_id: None,
+            }),
+            name: name.to_owned(),
+            data: None,
+        })),
+    }
+}

@@ -73,6 +73,7 @@ macro_rules! __with_checks {
             recursive_terminate_reaches_children,
             child_with_a_taken_id_fails_in_its_parent,
             rewind_reaches_failed_children,
+            history_cap_spares_continue_as_new,
             reset_frees_every_slot,
             waits_outlive_a_reset,
             purging_a_locked_entity_is_refused,

@@ -538,3 +538,73 @@ pub async fn big_histories_are_left_to_streaming_workers(t: &Subject) -> Outcome
     }
     Ok(())
 }
+
+/// Proves **T6** ("the history cap fails an execution that would grow past it, but never a
+/// turn that continues as new") with the default cap of 10,000 events: a first turn that
+/// fills the history exactly to the cap completes, one event more fails the instance saying
+/// why, and that same turn ending in continue-as-new starts the next execution instead.
+pub async fn history_cap_spares_continue_as_new(t: &Subject) -> Outcome {
+    let store = t.store();
+    let w = worker(store).await?;
+    let cap = t.config().max_history_size;
+    // A first turn commits orchestratorStarted and executionStarted, one eventSent per
+    // action, orchestratorCompleted and executionCompleted: `sends + 4` events.
+    let Some(fits) = cap.checked_sub(4) else {
+        return Err(failure!(
+            "max_history_size {cap} is too small for this check"
+        ));
+    };
+    let turn = |sends: usize, end: OrchestrationStatus| {
+        let mut actions: Vec<OrchestratorAction> = (1..=sends)
+            .map(|i| send_event(i as i32, "cap-nobody", "e"))
+            .collect();
+        actions.push(finish(sends as i32 + 1, end, None));
+        actions
+    };
+
+    let at_cap = start(store, w, "cap-exact").await?;
+    answer(store, &at_cap, turn(fits, OrchestrationStatus::Completed)).await?;
+    expect_status(store, "cap-exact", RuntimeStatus::Completed, "at the cap").await?;
+
+    let over = start(store, w, "cap-over").await?;
+    answer(store, &over, turn(fits + 1, OrchestrationStatus::Completed)).await?;
+    let failed = expect_status(store, "cap-over", RuntimeStatus::Failed, "past the cap").await?;
+    ensure!(
+        failed
+            .failure_details
+            .as_ref()
+            .is_some_and(|d| d.is_non_retriable && !d.error_message.is_empty()),
+        "a turn past the cap fails with non-retriable failureDetails saying why, got {:?}",
+        failed.failure_details
+    );
+
+    let id = "cap-continue";
+    let first = start(store, w, id).await?;
+    let old_execution = first.req.execution_id.clone();
+    answer(
+        store,
+        &first,
+        turn(fits + 1, OrchestrationStatus::ContinuedAsNew),
+    )
+    .await?;
+    let next = next_orchestration(store, w, id).await?;
+    ensure!(
+        next.req.execution_id.is_some() && next.req.execution_id != old_execution,
+        "continue-as-new past the cap starts a new execution, got executionId {:?} (was {:?})",
+        next.req.execution_id,
+        old_execution
+    );
+    ensure_eq!(
+        kinds(&next.req.new_events),
+        [OS, ES],
+        "newEvents of the execution after continue-as-new past the cap"
+    );
+    expect_status(
+        store,
+        id,
+        RuntimeStatus::Running,
+        "after continue-as-new past the cap",
+    )
+    .await?;
+    Ok(())
+}
