@@ -3,7 +3,7 @@
 
 use crate::error::CoreError;
 use crate::ids::InstanceId;
-use crate::time::check_timestamp;
+use crate::time::{check_event_timestamps, check_timestamp};
 use dt_proto::orchestrator_action::OrchestratorActionType as Wire;
 use dt_proto::*;
 
@@ -225,7 +225,8 @@ impl TryFrom<OrchestratorAction> for Action {
             }
             Some(Wire::CompleteOrchestration(complete)) => {
                 for event in &complete.carryover_events {
-                    timestamp("carryoverEvents timestamp", event.timestamp.as_ref())?;
+                    check_event_timestamps("carryoverEvents", event)
+                        .map_err(|err| malformed(&err.to_string()))?;
                 }
                 let completion = completion_from_wire(complete).map_err(|r| malformed(&r))?;
                 Ok(Self::Complete { id, completion })
@@ -282,7 +283,8 @@ impl TryFrom<OrchestratorAction> for Action {
                     ));
                 }
                 for event in &rewind.new_history {
-                    timestamp("newHistory timestamp", event.timestamp.as_ref())?;
+                    check_event_timestamps("newHistory", event)
+                        .map_err(|err| malformed(&err.to_string()))?;
                 }
                 Ok(Self::Rewind {
                     new_history: rewind.new_history,

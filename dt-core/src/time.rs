@@ -27,6 +27,40 @@ pub fn check_timestamp(field: &str, ts: Option<&Timestamp>) -> Result<(), CoreEr
     )))
 }
 
+/// Every timestamp a history event sent by a worker carries (carry-over events, a rewind's new
+/// history): its own and the one inside it, each checked with [`check_timestamp`], so none is
+/// stored to be sent back out of range.
+pub(crate) fn check_event_timestamps(
+    field: &str,
+    event: &dt_proto::HistoryEvent,
+) -> Result<(), CoreError> {
+    use dt_proto::history_event::EventType as E;
+    // The field's name is put together only for an error: most events are fine.
+    let within = |err| match err {
+        CoreError::InvalidArgument(m) => CoreError::InvalidArgument(format!("{field} {m}")),
+        other => other,
+    };
+    check_timestamp("timestamp", event.timestamp.as_ref()).map_err(within)?;
+    let (name, inner) = match &event.event_type {
+        Some(E::ExecutionStarted(e)) => (
+            "executionStarted.scheduledStartTimestamp",
+            e.scheduled_start_timestamp.as_ref(),
+        ),
+        Some(E::TimerCreated(e)) => ("timerCreated.fireAt", e.fire_at.as_ref()),
+        Some(E::TimerFired(e)) => ("timerFired.fireAt", e.fire_at.as_ref()),
+        Some(E::EntityOperationSignaled(e)) => (
+            "entityOperationSignaled.scheduledTime",
+            e.scheduled_time.as_ref(),
+        ),
+        Some(E::EntityOperationCalled(e)) => (
+            "entityOperationCalled.scheduledTime",
+            e.scheduled_time.as_ref(),
+        ),
+        _ => return Ok(()),
+    };
+    check_timestamp(name, inner).map_err(within)
+}
+
 /// A protobuf timestamp for `t`.
 pub fn to_timestamp(t: DateTime<Utc>) -> Timestamp {
     Timestamp {

@@ -273,6 +273,119 @@ async fn worker_actions_with_timestamps_out_of_range_are_invalid_argument() -> T
     Ok(())
 }
 
+/// An event at `ts`, or carrying `ts` inside it (`nested`).
+fn event_at(ts: Timestamp, nested: bool) -> HistoryEvent {
+    use history_event::EventType;
+    let (timestamp, inner) = if nested {
+        (None, Some(ts))
+    } else {
+        (Some(ts), None)
+    };
+    HistoryEvent {
+        event_id: -1,
+        timestamp,
+        event_type: Some(EventType::ExecutionStarted(ExecutionStartedEvent {
+            name: "o".to_owned(),
+            scheduled_start_timestamp: inner,
+            ..Default::default()
+        })),
+    }
+}
+
+/// The rest of a worker's answer: the trace context's span start, carry-over events and a
+/// rewind's new history (each event's own timestamp and the one inside it), a call's
+/// scheduledTime.
+fn answers_carrying(ts: Timestamp) -> Vec<(&'static str, OrchestratorResponse)> {
+    let answer = |action| OrchestratorResponse {
+        actions: vec![self::action(1, action)],
+        ..Default::default()
+    };
+    let carry = |nested| {
+        answer(OrchestratorActionType::CompleteOrchestration(
+            CompleteOrchestrationAction {
+                orchestration_status: OrchestrationStatus::ContinuedAsNew as i32,
+                carryover_events: vec![event_at(ts, nested)],
+                ..Default::default()
+            },
+        ))
+    };
+    let rewind = |nested| {
+        answer(OrchestratorActionType::RewindOrchestration(
+            RewindOrchestrationAction {
+                new_history: vec![event_at(ts, nested)],
+            },
+        ))
+    };
+    let call = EntityOperationCalledEvent {
+        request_id: "r".to_owned(),
+        operation: "op".to_owned(),
+        scheduled_time: Some(ts),
+        target_instance_id: Some("@e@ts".to_owned()),
+        ..Default::default()
+    };
+    vec![
+        (
+            "orchestrationTraceContext spanStartTime",
+            OrchestratorResponse {
+                orchestration_trace_context: Some(OrchestrationTraceContext {
+                    span_id: Some("s".to_owned()),
+                    span_start_time: Some(ts),
+                }),
+                ..Default::default()
+            },
+        ),
+        ("carryoverEvents timestamp", carry(false)),
+        (
+            "carryoverEvents executionStarted.scheduledStartTimestamp",
+            carry(true),
+        ),
+        ("newHistory timestamp", rewind(false)),
+        (
+            "newHistory executionStarted.scheduledStartTimestamp",
+            rewind(true),
+        ),
+        (
+            "call scheduledTime",
+            answer(OrchestratorActionType::SendEntityMessage(
+                SendEntityMessageAction {
+                    entity_message_type: Some(
+                        send_entity_message_action::EntityMessageType::EntityOperationCalled(call),
+                    ),
+                },
+            )),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn worker_answers_with_timestamps_out_of_range_are_invalid_argument() -> TestResult {
+    let backend = backend().await?;
+    let mut c = connect(&backend).await?;
+    let mut w = Worker::connect(&backend, None).await?;
+    for (i, (why, ts)) in out_of_range().into_iter().enumerate() {
+        for (j, (field, response)) in answers_carrying(ts).into_iter().enumerate() {
+            let id = format!("ts-answer-{i}-{j}");
+            start(&mut c, &id, "o").await?;
+            let (_, token) = w.next_orchestration().await?;
+            let got = c
+                .complete_orchestrator_task(OrchestratorResponse {
+                    instance_id: id.clone(),
+                    completion_token: token,
+                    ..response
+                })
+                .await;
+            assert_eq!(code(got), Code::InvalidArgument, "{field} {why}");
+            let failed = state(&mut c, &id).await?;
+            assert_eq!(
+                status(&failed)?,
+                OrchestrationStatus::Failed,
+                "{field} {why}"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn entity_results_with_timestamps_out_of_range_are_invalid_argument() -> TestResult {
     let backend = backend().await?;
@@ -309,24 +422,79 @@ async fn entity_results_with_timestamps_out_of_range_are_invalid_argument() -> T
             },
         )),
     };
-    for (why, ts) in out_of_range() {
-        for (field, result) in [
-            (
-                "result startTimeUtc",
-                EntityBatchResult {
-                    results: vec![ok(Some(ts))],
-                    completion_token: token.clone(),
+    let failed = |start_time_utc, end_time_utc| OperationResult {
+        result_type: Some(operation_result::ResultType::Failure(
+            OperationResultFailure {
+                failure_details: None,
+                start_time_utc,
+                end_time_utc,
+            },
+        )),
+    };
+    let signal_at = |request_time| OperationAction {
+        id: 0,
+        operation_action_type: Some(operation_action::OperationActionType::SendSignal(
+            SendSignalAction {
+                instance_id: "@e@other".to_owned(),
+                name: "op".to_owned(),
+                request_time,
+                ..Default::default()
+            },
+        )),
+    };
+    let start_new = |scheduled_time, request_time| OperationAction {
+        id: 0,
+        operation_action_type: Some(
+            operation_action::OperationActionType::StartNewOrchestration(
+                StartNewOrchestrationAction {
+                    instance_id: "ts-from-entity".to_owned(),
+                    name: "o".to_owned(),
+                    scheduled_time,
+                    request_time,
                     ..Default::default()
                 },
             ),
+        ),
+    };
+    let batch = |result, actions| EntityBatchResult {
+        results: vec![result],
+        actions,
+        completion_token: token.clone(),
+        ..Default::default()
+    };
+    for (why, ts) in out_of_range() {
+        let success_end = OperationResult {
+            result_type: Some(operation_result::ResultType::Success(
+                OperationResultSuccess {
+                    result: None,
+                    start_time_utc: None,
+                    end_time_utc: Some(ts),
+                },
+            )),
+        };
+        for (field, result) in [
+            ("success startTimeUtc", batch(ok(Some(ts)), vec![])),
+            ("success endTimeUtc", batch(success_end, vec![])),
+            (
+                "failure startTimeUtc",
+                batch(failed(Some(ts), None), vec![]),
+            ),
+            ("failure endTimeUtc", batch(failed(None, Some(ts)), vec![])),
             (
                 "sendSignal scheduledTime",
-                EntityBatchResult {
-                    results: vec![ok(None)],
-                    actions: vec![signal(Some(ts))],
-                    completion_token: token.clone(),
-                    ..Default::default()
-                },
+                batch(ok(None), vec![signal(Some(ts))]),
+            ),
+            (
+                "sendSignal requestTime",
+                batch(ok(None), vec![signal_at(Some(ts))]),
+            ),
+            (
+                "startNewOrchestration scheduledTime",
+                batch(ok(None), vec![start_new(Some(ts), None)]),
+            ),
+            (
+                "startNewOrchestration requestTime",
+                batch(ok(None), vec![start_new(None, Some(ts))]),
             ),
         ] {
             let got = c.complete_entity_task(result).await;
