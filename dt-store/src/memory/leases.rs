@@ -135,3 +135,32 @@ impl Leases {
         std::mem::take(&mut self.ended)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease_until(expires_at: DateTime<Utc>) -> Lease {
+        Lease {
+            worker: WorkerId(1),
+            expires_at,
+            work: Leased::Entity("@e@k".to_owned()),
+        }
+    }
+
+    /// The scheduler is told only when a lease expires before every other: leases granted in
+    /// order all expire later, but a wall clock set back makes a new one the first.
+    #[test]
+    fn only_a_lease_expiring_first_moves_the_deadline() {
+        let at = |s| DateTime::UNIX_EPOCH + chrono::Duration::seconds(s);
+        let mut leases = Leases::default();
+        leases.grant(1, lease_until(at(10)));
+        assert!(leases.take_earliest_changed(), "the first lease");
+        assert!(!leases.take_earliest_changed(), "told once");
+        leases.grant(2, lease_until(at(20)));
+        assert!(!leases.take_earliest_changed(), "a lease expiring later");
+        leases.grant(3, lease_until(at(5)));
+        assert!(leases.take_earliest_changed(), "a lease expiring first");
+        assert_eq!(leases.next_expiry(), Some(at(5)));
+    }
+}
