@@ -110,12 +110,28 @@
 //! - **E7** An entity's `startNewOrchestration` creates the instance, replacing a finished one
 //!   with the same id and leaving a live one alone.
 //!
+//! **Time skipping** (a store on a clock that can be moved, such as
+//! [`VirtualClock`](crate::VirtualClock); see README "Time skipping")
+//! - **S1** [`Store::skip_view`] reports, in one consistent read, the earliest *target* (a
+//!   timer of a live, non-suspended execution; a scheduled start of a pending instance; a
+//!   delayed entity signal; never a lease expiry or back-off end) and the *blockers*: every
+//!   orchestration, activity or entity work item queued, leased, or waiting out a back-off,
+//!   each with its kind and instance or entity id (named up to [`SkipView::MAX_BLOCKERS`],
+//!   counted in full).
+//! - **S2** [`Store::advance_clock_to`] moves the store's clock forward to the target, never
+//!   back (an earlier target changes nothing and answers `false`), and moves every lease expiry
+//!   and back-off end forward by the same amount, so those stay where they were in real time:
+//!   a leased item survives a 30-day skip. What became due is carried out by the next
+//!   [`Store::run_due`], and the scheduler is told (T2). A clock that cannot be moved (the
+//!   system clock) is `FailedPrecondition`.
+//!
 //! **Reset**
 //! - **R1** [`Store::reset`] removes every instance, entity, queued item and lease; connected
 //!   workers stay connected, with every slot free; waits in progress keep waiting; the
 //!   store's configuration stays.
 
 use crate::error::StoreError;
+use crate::skipping::SkipView;
 use async_trait::async_trait;
 use dt_core::{NewInstance, RuntimeStatus, WorkFilters};
 use dt_proto::*;
@@ -408,6 +424,14 @@ pub trait Store: Send + Sync + 'static {
     /// Resolves when something was scheduled since the last call, so the scheduler can
     /// recompute its deadline. At most one caller is expected.
     async fn schedule_changed(&self);
+
+    /// The next time-skipping target and what blocks a skip now (contract S1). Reads only.
+    async fn skip_view(&self) -> StoreResult<SkipView>;
+
+    /// Moves the store's clock forward to `target`, keeping leases and back-offs on real time
+    /// (contract S2); returns whether the clock moved. `FailedPrecondition` when the store's
+    /// clock cannot be moved.
+    async fn advance_clock_to(&self, target: chrono::DateTime<chrono::Utc>) -> StoreResult<bool>;
 
     /// Removes all state. Connected workers stay connected.
     async fn reset(&self) -> StoreResult<()>;

@@ -1,4 +1,5 @@
-//! The store's source of time, replaceable in tests and by a future time-skipping mode.
+//! The store's source of time, replaceable in tests and by the time-skipping mode
+//! ([`VirtualClock`](crate::VirtualClock)).
 
 use chrono::{DateTime, Utc};
 use std::sync::Mutex;
@@ -7,6 +8,15 @@ use std::sync::Mutex;
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> DateTime<Utc>;
+
+    /// Moves the clock forward by `by` if it can be moved (a time-skipping or manual clock);
+    /// returns whether it moved. Only a store calls this, from
+    /// [`Store::advance_clock_to`](crate::Store::advance_clock_to), so that it can keep its
+    /// real-time deadlines (leases, back-offs) in step.
+    fn skip(&self, by: chrono::Duration) -> bool {
+        let _ = by;
+        false
+    }
 }
 
 /// The system's wall clock.
@@ -39,5 +49,10 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn skip(&self, by: chrono::Duration) -> bool {
+        self.advance(by);
+        true
     }
 }

@@ -9,9 +9,13 @@ mod clock;
 mod error;
 mod memory;
 mod scheduler;
+mod skipping;
+mod virtual_clock;
 
 pub use api::*;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, clip};
 pub use memory::MemoryStore;
 pub use scheduler::run_scheduler;
+pub use skipping::{Blocker, BlockerKind, SkipView};
+pub use virtual_clock::VirtualClock;

@@ -7,6 +7,7 @@ mod instances;
 mod leases;
 mod queries;
 mod reset;
+mod skipping;
 mod time;
 mod turns;
 mod waiting;
@@ -16,6 +17,7 @@ pub use instances::*;
 pub use leases::*;
 pub use queries::*;
 pub use reset::*;
+pub use skipping::*;
 pub use time::*;
 pub use turns::*;
 pub use waiting::*;
@@ -39,6 +41,7 @@ macro_rules! __with_checks {
             timers_fire_when_due,
             scheduled_start_waits_for_its_time,
             delayed_signal_waits_for_its_time,
+            time_skipping_view_and_advance,
             timer_of_previous_execution_dropped,
             activity_of_previous_execution_dropped,
             malformed_answer_fails_orchestration,

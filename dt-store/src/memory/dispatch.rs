@@ -192,7 +192,9 @@ impl State {
                     inst.abandon();
                 }
                 match delay {
-                    Some(d) => self.timeline.schedule(now + d, Due::Instance(instance)),
+                    Some(d) => self
+                        .timeline
+                        .schedule_backoff(now + d, Due::Instance(instance)),
                     None => self.touch(&instance, now),
                 }
             }
@@ -201,14 +203,14 @@ impl State {
                     entity.abandon();
                 }
                 match delay {
-                    Some(d) => self.timeline.schedule(now + d, Due::Entity(id)),
+                    Some(d) => self.timeline.schedule_backoff(now + d, Due::Entity(id)),
                     None => self.touch_entity(&id),
                 }
             }
             Leased::Activity(task) => match delay {
                 Some(d) => self
                     .timeline
-                    .schedule(now + d, Due::Activity(Box::new(task))),
+                    .schedule_backoff(now + d, Due::Activity(Box::new(task))),
                 None => self.queue_activity(task, true),
             },
         }

@@ -297,7 +297,7 @@ impl State {
                 let delay = self
                     .abandons
                     .delay(AbandonKey::Entity(id.clone()), &self.config);
-                self.timeline.schedule(now + delay, Due::Entity(id));
+                self.timeline.schedule_backoff(now + delay, Due::Entity(id));
             }
             dt_core::EntityOutcome::Committed(effects) => {
                 self.abandons.succeeded(&AbandonKey::Entity(id.clone()));

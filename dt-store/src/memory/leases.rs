@@ -125,6 +125,27 @@ impl Leases {
         self.expiries.first().map(|(at, _)| *at)
     }
 
+    /// Every live lease, in no order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Lease> {
+        self.by_token.values()
+    }
+
+    /// How many leases are live.
+    pub(crate) fn len(&self) -> usize {
+        self.by_token.len()
+    }
+
+    /// Moves every expiry `by` later (the clock skipped ahead; leases are real time).
+    pub(crate) fn shift(&mut self, by: chrono::Duration) {
+        self.expiries = std::mem::take(&mut self.expiries)
+            .into_iter()
+            .map(|(at, token)| (at + by, token))
+            .collect();
+        for lease in self.by_token.values_mut() {
+            lease.expires_at += by;
+        }
+    }
+
     /// Whether the first expiry moved earlier since the last call.
     pub(crate) fn take_earliest_changed(&mut self) -> bool {
         std::mem::take(&mut self.earliest_changed)

@@ -11,12 +11,14 @@ mod kind;
 mod leases;
 mod query;
 mod queues;
+mod skipping;
 mod state;
 mod timeline;
 
 use crate::api::*;
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
+use crate::skipping::SkipView;
 use async_trait::async_trait;
 use dt_core::NewInstance;
 use dt_proto::*;
@@ -76,9 +78,11 @@ impl MemoryStore {
 
     /// Runs `f` on the state and then wakes whoever its changes concern.
     fn with_state<T>(&self, f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T) -> T {
-        let now = self.clock.now();
         let (result, wake, schedule) = {
             let mut state = self.lock();
+            // Read under the lock, so calls see time in the order they commit, and a clock
+            // skip (made under the lock) is seen by every call after it.
+            let now = self.clock.now();
             let result = f(&mut state, now);
             let wake = state.take_wake();
             // Both flags are taken: `|` rather than `||`.
@@ -324,6 +328,27 @@ impl Store for MemoryStore {
 
     async fn schedule_changed(&self) {
         self.schedule_changed.notified().await;
+    }
+
+    async fn skip_view(&self) -> StoreResult<SkipView> {
+        let state = self.lock();
+        Ok(state.skip_view(self.clock.now()))
+    }
+
+    async fn advance_clock_to(&self, target: chrono::DateTime<chrono::Utc>) -> StoreResult<bool> {
+        self.with_state(|s, now| {
+            let by = target - now;
+            if by <= chrono::Duration::zero() {
+                return Ok(false);
+            }
+            if !self.clock.skip(by) {
+                return Err(StoreError::FailedPrecondition(
+                    "time skipping is off: this store's clock cannot be moved".to_owned(),
+                ));
+            }
+            s.clock_skipped(by);
+            Ok(true)
+        })
     }
 
     async fn reset(&self) -> StoreResult<()> {

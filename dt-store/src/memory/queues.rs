@@ -122,6 +122,21 @@ impl Queues {
         std::mem::take(&mut self.added)
     }
 
+    /// Queued instance ids, in order.
+    pub(crate) fn instance_ids(&self) -> impl ExactSizeIterator<Item = &String> {
+        self.instances.order.iter()
+    }
+
+    /// Queued entity ids, in order.
+    pub(crate) fn entity_ids(&self) -> impl ExactSizeIterator<Item = &String> {
+        self.entities.order.iter()
+    }
+
+    /// Queued activities, in order.
+    pub(crate) fn activities(&self) -> impl ExactSizeIterator<Item = &ActivityTask> {
+        self.activities.iter()
+    }
+
     /// Whether nothing at all is queued.
     pub(crate) fn is_empty(&self) -> bool {
         self.instances.is_empty() && self.activities.is_empty() && self.entities.is_empty()

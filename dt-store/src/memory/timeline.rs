@@ -5,7 +5,7 @@
 use super::state::State;
 use chrono::{DateTime, Utc};
 use dt_core::{ActivityTask, Operation, TimerTask};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// Something to do at a time.
@@ -27,10 +27,23 @@ pub(crate) struct Timeline {
     next_seq: u64,
     /// Set when an entry became the first, so the scheduler recomputes its deadline.
     earliest_changed: bool,
+    /// The entries that end a back-off (by sequence number, with their time): real-time
+    /// deadlines, which a clock skip moves along ([`Timeline::shift_backoffs`]).
+    backoffs: HashMap<u64, DateTime<Utc>>,
 }
 
 impl Timeline {
     pub(crate) fn schedule(&mut self, at: DateTime<Utc>, due: Due) {
+        self.insert(at, due);
+    }
+
+    /// Schedules the end of a back-off: a real-time deadline, never a time-skipping target.
+    pub(crate) fn schedule_backoff(&mut self, at: DateTime<Utc>, due: Due) {
+        let seq = self.insert(at, due);
+        self.backoffs.insert(seq, at);
+    }
+
+    fn insert(&mut self, at: DateTime<Utc>, due: Due) -> u64 {
         self.next_seq += 1;
         let key = (at, self.next_seq);
         if self
@@ -41,12 +54,47 @@ impl Timeline {
             self.earliest_changed = true;
         }
         self.entries.insert(key, due);
+        self.next_seq
     }
 
     /// Removes and returns the first entry due by `now`.
     fn pop_due(&mut self, now: DateTime<Utc>) -> Option<Due> {
         let entry = self.entries.first_entry()?;
-        (entry.key().0 <= now).then(|| entry.remove())
+        if entry.key().0 > now {
+            return None;
+        }
+        self.backoffs.remove(&entry.key().1);
+        Some(entry.remove())
+    }
+
+    /// Entries that are not back-off ends, soonest first.
+    pub(crate) fn targets(&self) -> impl Iterator<Item = (DateTime<Utc>, &Due)> {
+        self.entries
+            .iter()
+            .filter(|((_, seq), _)| !self.backoffs.contains_key(seq))
+            .map(|((at, _), due)| (*at, due))
+    }
+
+    /// Entries that end a back-off, in no order.
+    pub(crate) fn backoffs(&self) -> impl Iterator<Item = &Due> {
+        self.backoffs
+            .iter()
+            .filter_map(|(seq, at)| self.entries.get(&(*at, *seq)))
+    }
+
+    /// Moves every back-off end `by` later (the clock skipped ahead; back-offs are real time).
+    pub(crate) fn shift_backoffs(&mut self, by: chrono::Duration) {
+        for (seq, at) in &mut self.backoffs {
+            if let Some(due) = self.entries.remove(&(*at, *seq)) {
+                *at += by;
+                self.entries.insert((*at, *seq), due);
+            }
+        }
+    }
+
+    /// Makes the scheduler recompute its deadline (the clock jumped).
+    pub(crate) fn mark_changed(&mut self) {
+        self.earliest_changed = true;
     }
 
     fn next_at(&self) -> Option<DateTime<Utc>> {
