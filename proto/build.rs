@@ -1,4 +1,4 @@
-//! Compiles `orchestrator_service.proto` with protox (no system `protoc`), keeps the encoded
+//! Compiles `orchestrator_service.proto` (and our own `time_control.proto`) with protox (no system `protoc`), keeps the encoded
 //! descriptor set for the descriptor check, and generates messages plus feature-gated stubs.
 
 use prost::Message;
@@ -16,5 +16,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .client_mod_attribute(".", "#[cfg(feature = \"grpc\")]")
         .server_mod_attribute(".", "#[cfg(feature = \"grpc\")]")
         .compile_fds(fds)?;
+    // Our own service, compiled apart so FILE_DESCRIPTOR_SET stays the SDK's file alone.
+    let ours = "time_control.proto";
+    println!("cargo:rerun-if-changed={ours}");
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .client_mod_attribute(".", "#[cfg(feature = \"grpc\")]")
+        .server_mod_attribute(".", "#[cfg(feature = \"grpc\")]")
+        .compile_fds(protox::compile([ours], ["."])?)?;
     Ok(())
 }

@@ -5,10 +5,9 @@
 
 use crate::listen::{BindError, bind};
 use clap::Parser;
-use dt_store::{MemoryStore, StoreConfig};
+use dt_store::StoreConfig;
 use std::future::Future;
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A Durable Task sidecar (gRPC) server that keeps everything in memory.
@@ -34,6 +33,11 @@ pub struct Args {
     /// Runtime threads serving requests; 1 (the default) is the cheapest per request.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Time skipping for tests: the clock jumps to the next timer while a client waits for an
+    /// instance and nothing runs, and the TimeControl service can skip and lock. Off by
+    /// default: real time.
+    #[arg(long)]
+    pub time_skipping: bool,
     /// TLS and bearer tokens.
     #[command(flatten)]
     pub security: dt_security::SecurityArgs,
@@ -133,7 +137,11 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
     }
     dt_security::warn_if_open("gRPC", &addrs, &security.tokens);
     security.reload_on_sighup().map_err(CliError::Signal)?;
-    let store = Arc::new(MemoryStore::new(args.store_config()));
+    let (store, time_skipping) =
+        crate::skipping::TimeSkipping::memory_store(args.store_config(), args.time_skipping);
+    if args.time_skipping {
+        tracing::info!("time skipping is on: the clock jumps ahead while clients wait");
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "dt-server listening on {}:{}", args.host, port).map_err(CliError::Stdout)?;
     out.flush().map_err(CliError::Stdout)?;
@@ -141,6 +149,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
     let options = crate::ServeOptions {
         security,
         limits: args.limits.limits(),
+        time_skipping: Some(time_skipping),
         ..crate::ServeOptions::default()
     };
     crate::serve(listeners, store, options, async {

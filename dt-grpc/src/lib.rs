@@ -1,13 +1,15 @@
 //! The Durable Task sidecar gRPC service over any [`dt_store::Store`], and [`serve`], which
 //! runs it on listeners the caller bound (so tests can bind port 0 first and know the port);
 //! [`serve_service`] runs any implementation of the service with the same transport settings;
-//! [`bind`] binds listeners, and [`cli`] is the `dt-server` command line.
+//! [`bind`] binds listeners, and [`cli`] is the `dt-server` command line. [`skipping`] is time
+//! skipping and its own gRPC service (`durabletask_rs.testing.v1.TimeControl`), served beside.
 
 pub mod cli;
 mod convert;
 mod deadline;
 mod listen;
 mod service;
+pub mod skipping;
 mod status;
 mod transport;
 
@@ -32,6 +34,10 @@ pub struct ServeOptions {
     pub security: Security,
     /// Message size, streams, connections, timeouts and the longest wait.
     pub limits: Limits,
+    /// Time skipping for the store served (`None`: off, and the time-control service answers
+    /// with real time). Built with the store, whose clock it moves:
+    /// [`skipping::TimeSkipping::memory_store`].
+    pub time_skipping: Option<Arc<skipping::TimeSkipping>>,
 }
 
 impl Default for ServeOptions {
@@ -40,6 +46,7 @@ impl Default for ServeOptions {
             ping_interval: Duration::from_secs(30),
             security: Security::default(),
             limits: Limits::default(),
+            time_skipping: None,
         }
     }
 }
@@ -71,14 +78,33 @@ pub async fn serve(
             let _ = rx.wait_for(|down| *down).await;
         }
     }));
+    let time = options
+        .time_skipping
+        .clone()
+        .unwrap_or_else(|| skipping::TimeSkipping::off(store.clone()));
+    let skipper = tokio::spawn(time.clone().run({
+        let mut rx = down_rx.clone();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }));
     let service = SidecarService::new(store, options.ping_interval, down_rx)
-        .with_max_wait(options.limits.max_wait);
-    let result = serve_service(listeners, service, &options, async move {
-        shutdown.await;
-        let _ = down_tx.send(true);
-    })
+        .with_max_wait(options.limits.max_wait)
+        .with_time_skipping(time.clone());
+    let time_control = skipping::TimeControlService::new(time);
+    let result = transport::serve(
+        listeners,
+        service,
+        Some(time_control),
+        &options,
+        async move {
+            shutdown.await;
+            let _ = down_tx.send(true);
+        },
+    )
     .await;
     scheduler.abort();
+    skipper.abort();
     result
 }
 
@@ -92,5 +118,5 @@ pub async fn serve_service<S: TaskHubSidecarService>(
     options: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    transport::serve(listeners, service, options, shutdown).await
+    transport::serve(listeners, service, None, options, shutdown).await
 }

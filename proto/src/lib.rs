@@ -12,3 +12,12 @@ include!(concat!(env!("OUT_DIR"), "/_.rs"));
 /// The descriptor check compares it with the one the Python SDK ships.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));
+
+/// Our own time-control service (package `durabletask_rs.testing.v1`, file
+/// `time_control.proto`), served beside the sidecar protocol.
+pub mod testing {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/durabletask_rs.testing.v1.rs"));
+    }
+}

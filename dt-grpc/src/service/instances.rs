@@ -54,9 +54,22 @@ pub(super) async fn wait(
             .map_err(to_status)
     };
     let mut shutdown = service.shutdown.clone();
+    // Demand for time skipping while the wait is open (released when tonic drops the call).
+    let _demand = service.time.as_ref().map(|t| t.demand());
+    let exhausted = async {
+        match &service.time {
+            Some(time) => time.budget_exhausted().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         state = bounded => Ok(Response::new(instance_response(Some(state?)))),
         _ = shutdown.wait_for(|down| *down) => Err(Status::unavailable("the server is shutting down")),
+        () = exhausted => Err(Status::failed_precondition(format!(
+            "time skipping stopped: the budget of {} skips for this wait is spent (does an \
+             orchestration loop on timers?); see GetTimeSkippingStatus",
+            crate::skipping::SKIP_BUDGET
+        ))),
     }
 }
 

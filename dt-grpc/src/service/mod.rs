@@ -24,6 +24,8 @@ pub struct SidecarService {
     max_wait: Duration,
     /// Flips to `true` when the server shuts down, ending streams and long waits.
     shutdown: watch::Receiver<bool>,
+    /// Waits for an instance are its demand; `None` when the service runs without.
+    time: Option<Arc<crate::skipping::TimeSkipping>>,
 }
 
 impl SidecarService {
@@ -38,7 +40,15 @@ impl SidecarService {
             ping_interval,
             max_wait: dt_security::DEFAULT_MAX_WAIT,
             shutdown,
+            time: None,
         }
+    }
+
+    /// Counts waits for an instance as demand for time skipping, and fails them when its
+    /// budget runs out.
+    pub fn with_time_skipping(mut self, time: Arc<crate::skipping::TimeSkipping>) -> Self {
+        self.time = Some(time);
+        self
     }
 
     /// Ends waits for an instance after `max_wait` with DEADLINE_EXCEEDED.

@@ -11,6 +11,7 @@ use crate::{ServeError, ServeOptions};
 use dt_proto::task_hub_sidecar_service_server::{
     TaskHubSidecarService, TaskHubSidecarServiceServer,
 };
+use dt_proto::testing::v1::time_control_server::TimeControlServer;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
@@ -18,10 +19,11 @@ use tokio_stream::StreamExt;
 /// HTTP/2 connection-level flow-control window.
 const CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
 
-/// Serves `service` on `listeners` under `options`' security and limits until `shutdown`.
+/// Serves `service` (and our time-control service, if given) on `listeners` under `options`' security and limits until `shutdown`.
 pub(crate) async fn serve<S: TaskHubSidecarService>(
     listeners: Vec<TcpListener>,
     service: S,
+    time_control: Option<crate::skipping::TimeControlService>,
     options: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
@@ -55,6 +57,11 @@ pub(crate) async fn serve<S: TaskHubSidecarService>(
                 .max_decoding_message_size(limits.max_message_bytes)
                 .max_encoding_message_size(limits.max_message_bytes),
         )
+        .add_optional_service(time_control.map(|svc| {
+            TimeControlServer::new(svc)
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes)
+        }))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(ServeError::from)
