@@ -11,6 +11,8 @@
 //! # Ok(()) }
 //! ```
 
+use chrono::{DateTime, Utc};
+use dt_grpc::skipping::{TimeSkipping, TimeSkippingError};
 use dt_store::{MemoryStore, Store, StoreConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +38,8 @@ pub struct TestBackendOptions {
     /// Server tunables: health-ping interval, security (TLS certificate, bearer tokens) and
     /// limits, as `dt-server` takes them.
     pub serve: dt_grpc::ServeOptions,
+    /// Time skipping (`dt-server --time-skipping`): off by default, real time.
+    pub time_skipping: bool,
 }
 
 /// A running in-memory backend. Dropping it shuts the server down.
@@ -43,6 +47,7 @@ pub struct TestBackend {
     server: Server,
     tls: bool,
     store: Arc<MemoryStore>,
+    time: Arc<TimeSkipping>,
 }
 
 /// Starts a backend on `port` (0 = any free port) with default settings.
@@ -75,10 +80,35 @@ impl TestBackend {
     /// Binds first, then serves in a background task, so the address is known and reachable
     /// when this returns.
     pub async fn start(options: TestBackendOptions) -> Result<Self, TestBackendError> {
-        let store = Arc::new(MemoryStore::new(options.store));
+        let (store, time) = TimeSkipping::memory_store(options.store, options.time_skipping);
         let tls = options.serve.security.tls.is_some();
-        let server = Server::start(store.clone(), options.port, options.serve).await?;
-        Ok(Self { server, tls, store })
+        let serve = dt_grpc::ServeOptions {
+            time_skipping: Some(time.clone()),
+            ..options.serve
+        };
+        let server = Server::start(store.clone(), options.port, serve).await?;
+        Ok(Self {
+            server,
+            tls,
+            store,
+            time,
+        })
+    }
+
+    /// The backend's current time: virtual with time skipping on, real otherwise.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.time.now()
+    }
+
+    /// Moves the clock forward by `by`, firing what falls due in order (see README "Time
+    /// skipping"); returns the time after. `Off` without time skipping.
+    pub async fn skip(&self, by: Duration) -> Result<DateTime<Utc>, TimeSkippingError> {
+        Ok(self.time.skip(by).await?.0)
+    }
+
+    /// The backend's time skipping: status, lock and unlock.
+    pub fn time_skipping(&self) -> &Arc<TimeSkipping> {
+        &self.time
     }
 
     /// `http://127.0.0.1:<port>` (`https://` with TLS), ready for a tonic client.

@@ -40,6 +40,7 @@ pub(crate) async fn backend_with(
         port: 0,
         store,
         serve,
+        ..Default::default()
     })
     .await?)
 }
