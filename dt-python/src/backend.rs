@@ -7,6 +7,7 @@
 use crate::errors::Error;
 use crate::options::{self, BackendOptions};
 use crate::server::{self, RunningServer};
+use dt_grpc::skipping::TimeSkipping;
 use dt_store::Store;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -17,6 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub(crate) struct Backend {
     options: BackendOptions,
     store: Arc<dyn Store>,
+    /// The store's time skipping (on or off), kept with it across stop and start.
+    time: Arc<TimeSkipping>,
     state: Mutex<State>,
 }
 
@@ -38,8 +41,10 @@ impl Backend {
     #[pyo3(signature = (**options))]
     fn new(options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let options = BackendOptions::from_python(options)?;
+        let (store, time) = options.store();
         Ok(Self {
-            store: options.store(),
+            store,
+            time,
             state: Mutex::new(State {
                 running: None,
                 port: options.port,
@@ -56,7 +61,8 @@ impl Backend {
                 return Ok(running.port());
             }
             // The port bound first is kept, so clients keep their address across a restart.
-            let running = RunningServer::start(self.store.clone(), state.port, &self.options)?;
+            let serve = self.options.serve(&self.time);
+            let running = RunningServer::start(self.store.clone(), state.port, serve)?;
             state.port = running.port();
             state.running = Some(running);
             Ok(state.port)
@@ -90,6 +96,73 @@ impl Backend {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// The backend's current time in microseconds since the Unix epoch (virtual with time
+    /// skipping on).
+    fn now_micros(&self) -> i64 {
+        self.time.now().timestamp_micros()
+    }
+
+    /// Skips `seconds` ahead (see the Python method); returns the time after, in microseconds.
+    fn skip(&self, py: Python<'_>, seconds: f64) -> PyResult<i64> {
+        let by = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+            Error::InvalidValue(format!(
+                "skip needs a finite duration of at least 0, got {seconds} s"
+            ))
+        })?;
+        let after = py.detach(|| -> Result<i64, Error> {
+            let skip = self.time.skip(by);
+            let state = self.state();
+            let (time, _) = match &state.running {
+                Some(running) => running.block_on(skip)?,
+                None => server::block_on_idle(skip)??,
+            };
+            Ok(time.timestamp_micros())
+        })?;
+        Ok(after)
+    }
+
+    /// Takes one hold on automatic skipping.
+    fn lock_time_skipping(&self) -> PyResult<()> {
+        Ok(self.time.lock().map_err(Error::from)?)
+    }
+
+    /// Releases one hold; RuntimeError when none is held.
+    fn unlock_time_skipping(&self) -> PyResult<()> {
+        Ok(self.time.unlock().map_err(Error::from)?)
+    }
+
+    /// The time-skipping status as a dict (times in microseconds since the epoch).
+    fn time_skipping_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let status = py.detach(|| -> Result<_, Error> {
+            let status = self.time.status();
+            let state = self.state();
+            Ok(match &state.running {
+                Some(running) => running.block_on(status)?,
+                None => server::block_on_idle(status)??,
+            })
+        })?;
+        let dict = PyDict::new(py);
+        dict.set_item("enabled", status.enabled)?;
+        dict.set_item("now", status.now.timestamp_micros())?;
+        dict.set_item("demand", status.demand)?;
+        dict.set_item("holds", status.holds)?;
+        dict.set_item(
+            "next_target",
+            status.view.next_target.map(|t| t.timestamp_micros()),
+        )?;
+        let blockers: Vec<(&str, String)> = status
+            .view
+            .blockers
+            .iter()
+            .map(|b| (b.kind.as_str(), b.id.clone()))
+            .collect();
+        dict.set_item("blockers", blockers)?;
+        dict.set_item("blocker_count", status.view.blocker_count)?;
+        dict.set_item("budget_left", status.budget_left)?;
+        dict.set_item("budget_exhausted", status.budget_exhausted)?;
+        Ok(dict)
     }
 
     /// The bound port (the last one after `stop()`), or the configured one before `start()`.

@@ -35,6 +35,9 @@ pub(crate) enum Error {
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
     Tls(dt_security::TlsError),
+    /// A time-skipping request was refused (off, an unbalanced unlock).
+    #[error("{0}")]
+    TimeSkipping(#[from] dt_grpc::skipping::TimeSkippingError),
     /// The server thread ended without saying why (it panicked).
     #[error("the server thread stopped unexpectedly")]
     ServerThreadLost,
@@ -77,7 +80,10 @@ impl From<Error> for PyErr {
             }
             Error::Tls(dt_security::TlsError::Read { ref source, .. }) => os_error(source, message),
             Error::Tls(_) => PyValueError::new_err(message),
-            Error::Store(_) | Error::Cli(_) | Error::ServerThreadLost => {
+            Error::TimeSkipping(dt_grpc::skipping::TimeSkippingError::InvalidArgument(_)) => {
+                PyValueError::new_err(message)
+            }
+            Error::Store(_) | Error::Cli(_) | Error::ServerThreadLost | Error::TimeSkipping(_) => {
                 PyRuntimeError::new_err(message)
             }
         }

@@ -4,8 +4,9 @@
 
 use crate::errors::Error;
 use dt_grpc::Security;
+use dt_grpc::skipping::TimeSkipping;
 use dt_security::{TlsCertificate, TlsFiles, TokenSet};
-use dt_store::{MemoryStore, Store, StoreConfig};
+use dt_store::{Store, StoreConfig};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use std::path::PathBuf;
@@ -22,6 +23,8 @@ pub(crate) struct BackendOptions {
     /// TLS (`tls_cert`/`tls_key`) and bearer tokens (`auth_token`), loaded once here so a bad
     /// file fails the constructor rather than a later `start()`.
     pub(crate) security: Security,
+    /// Time skipping (README "Time skipping"); off unless asked for.
+    pub(crate) time_skipping: bool,
 }
 
 impl BackendOptions {
@@ -48,6 +51,18 @@ impl BackendOptions {
             kwargs.take_optional("tls_cert"),
             kwargs.take_optional("tls_key"),
         )?;
+        let time_skipping = match kwargs.take_optional("time_skipping") {
+            None => false,
+            Some(value) if value.is_instance_of::<PyBool>() => value
+                .is_truthy()
+                .map_err(|_| Error::WrongType("time_skipping must be a bool or None".to_owned()))?,
+            Some(value) => {
+                return Err(Error::WrongType(format!(
+                    "time_skipping must be a bool or None, not {}",
+                    type_name(&value)
+                )));
+            }
+        };
         kwargs.finish()?;
         Ok(Self {
             port,
@@ -56,21 +71,25 @@ impl BackendOptions {
                 tls,
                 tokens: Arc::new(tokens),
             },
+            time_skipping,
         })
     }
 
-    /// A new empty store with these options.
-    pub(crate) fn store(&self) -> Arc<dyn Store> {
-        Arc::new(MemoryStore::new(StoreConfig {
+    /// A new empty store with these options, and its time skipping (on or off).
+    pub(crate) fn store(&self) -> (Arc<dyn Store>, Arc<TimeSkipping>) {
+        let config = StoreConfig {
             max_history_size: self.max_history_size,
             ..StoreConfig::default()
-        }))
+        };
+        let (store, time) = TimeSkipping::memory_store(config, self.time_skipping);
+        (store, time)
     }
 
-    /// The server settings.
-    pub(crate) fn serve(&self) -> dt_grpc::ServeOptions {
+    /// The server settings, with the backend's time skipping.
+    pub(crate) fn serve(&self, time: &Arc<TimeSkipping>) -> dt_grpc::ServeOptions {
         dt_grpc::ServeOptions {
             security: self.security.clone(),
+            time_skipping: Some(time.clone()),
             ..dt_grpc::ServeOptions::default()
         }
     }

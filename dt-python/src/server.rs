@@ -3,7 +3,6 @@
 //! `dt_testing::Server`'s, shared with the Rust test backend.
 
 use crate::errors::Error;
-use crate::options::BackendOptions;
 use dt_store::Store;
 use std::future::Future;
 use std::sync::Arc;
@@ -27,11 +26,10 @@ impl RunningServer {
     pub(crate) fn start(
         store: Arc<dyn Store>,
         port: u16,
-        options: &BackendOptions,
+        serve: dt_grpc::ServeOptions,
     ) -> Result<Self, Error> {
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(u16, Handle), Error>>(1);
         let (stop_tx, stop_rx) = oneshot::channel::<Duration>();
-        let serve = options.serve();
         let thread = std::thread::Builder::new()
             .name("durabletask-rs server".to_owned())
             .spawn(move || {

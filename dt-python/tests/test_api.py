@@ -84,6 +84,14 @@ def test_the_comparison_notices_a_difference():
     with pytest.raises(AssertionError):
         _assert_same_parameters(positional_extra, sdk_testing.create_test_backend, "extra")
 
+    def keyword_extra_not_none(port: int = 50051, max_history_size: int = 10000, *,
+                               time_skipping=False):
+        pass
+
+    with pytest.raises(AssertionError):
+        _assert_same_parameters(keyword_extra_not_none, sdk_testing.create_test_backend,
+                                "keyword-only extra defaulting to False")
+
 
 def test_everything_public_is_documented():
     for obj in (durabletask_rs, our_testing, our_module, OURS, OURS.start, OURS.stop, OURS.reset,

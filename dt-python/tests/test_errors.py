@@ -71,7 +71,9 @@ def test_bad_grace(grace, error):
 def test_the_native_layer_refuses_options_it_does_not_know():
     from durabletask_rs import _native
 
-    with pytest.raises(TypeError, match="unexpected option time_skipping"):
-        _native.Backend(max_history_size=10, port=0, time_skipping=True)
+    with pytest.raises(TypeError, match="unexpected option clock"):
+        _native.Backend(max_history_size=10, port=0, time_skipping=None, clock="virtual")
     with pytest.raises(TypeError, match="missing option port"):
-        _native.Backend(max_history_size=10)
+        _native.Backend(max_history_size=10, time_skipping=None)
+    with pytest.raises(TypeError, match="time_skipping must be a bool or None, not int"):
+        _native.Backend(max_history_size=10, port=0, time_skipping=1)

@@ -16,9 +16,21 @@ class Backend:
         auth_token: Union[str, Sequence[str], None] = None,
         tls_cert: Union[str, os.PathLike[str], None] = None,
         tls_key: Union[str, os.PathLike[str], None] = None,
+        time_skipping: Optional[bool] = None,
     ) -> None:
         """Checks the options (TypeError for a missing, unknown or non-int one, ValueError for
         a value out of range); starts nothing."""
+    def now_micros(self) -> int:
+        """The backend's time in microseconds since the epoch (virtual with time skipping)."""
+    def skip(self, seconds: float) -> int:
+        """Skips ahead firing what falls due in order; returns the time after (microseconds).
+        RuntimeError when time skipping is off, ValueError for a negative duration."""
+    def lock_time_skipping(self) -> None:
+        """Takes one hold on automatic skipping (RuntimeError when off)."""
+    def unlock_time_skipping(self) -> None:
+        """Releases one hold (RuntimeError when none is held or skipping is off)."""
+    def time_skipping_status(self) -> dict:
+        """The status; times in microseconds since the epoch."""
     def start(self) -> int:
         """Binds and serves; returns the bound port. Returns it without doing anything when
         already running. Raises OSError (with errno) when the port cannot be bound."""

@@ -14,13 +14,19 @@ Differences a test may notice, all additions:
   `authorization: Bearer <token>`; the SDK sends it with `metadata=[("authorization",
   "Bearer ...")]`) and `tls_cert`/`tls_key` (PEM files; clients then need
   `secure_channel=True` and to trust the certificate's issuer).
+- `time_skipping=True` (keyword-only; None or False is off): a virtual clock that jumps to
+  the next timer while a client waits for an orchestration and nothing runs, with `now()`,
+  `skip(timedelta)`, `time_skipping_locked()` and `time_skipping_status()`. See the README's
+  "Time skipping".
 """
 
 import atexit
+import contextlib
 import logging
 import os
 import weakref
-from typing import Any, Optional, Sequence, Union
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator, Optional, Sequence, Union
 
 from durabletask_rs import _native
 
@@ -49,6 +55,7 @@ class InMemoryOrchestrationBackend:
         auth_token: Union[str, Sequence[str], None] = None,
         tls_cert: Optional[_Path] = None,
         tls_key: Optional[_Path] = None,
+        time_skipping: Optional[bool] = None,
     ):
         """
         Creates a new in-memory backend; nothing listens until `start()`.
@@ -64,6 +71,9 @@ class InMemoryOrchestrationBackend:
             tls_cert: PEM file with the server certificate (and intermediates): the port then
                 speaks TLS only. Needs `tls_key`.
             tls_key: PEM file with the certificate's private key.
+            time_skipping: True for a virtual clock that skips ahead to the next timer while
+                a client waits for an orchestration and no work is queued or running; None
+                or False (the default) keeps real time.
 
         Raises:
             TypeError: an argument has the wrong type.
@@ -78,6 +88,7 @@ class InMemoryOrchestrationBackend:
             auth_token=auth_token,
             tls_cert=tls_cert,
             tls_key=tls_key,
+            time_skipping=time_skipping,
         )
         _live.add(self)
 
@@ -134,6 +145,52 @@ class InMemoryOrchestrationBackend:
         """`"localhost:<port>"`, what `start()` returns."""
         return f"localhost:{self.port}"
 
+    def now(self) -> datetime:
+        """The backend's current time, an aware UTC datetime: virtual with time skipping on
+        (ahead of the wall clock by what was skipped), the wall clock otherwise. Use it to
+        compute times the backend compares, such as a scheduled start."""
+        return _from_micros(self._native.now_micros())
+
+    def skip(self, duration: timedelta) -> datetime:
+        """Moves the clock forward by `duration`, firing what falls due in order: it steps to
+        each timer, scheduled start or delayed entity signal due within `duration`, lets the
+        work it causes settle (up to 2 s each), and ends exactly `duration` after the call
+        began. Automatic skipping is held meanwhile. Returns the time after.
+
+        Raises:
+            RuntimeError: time skipping is off.
+            ValueError: a negative duration.
+        """
+        return _from_micros(self._native.skip(duration.total_seconds()))
+
+    def lock_time_skipping(self) -> None:
+        """Holds automatic skipping (counted) until `unlock_time_skipping()`; explicit
+        `skip()` still works. Raises RuntimeError when time skipping is off."""
+        self._native.lock_time_skipping()
+
+    def unlock_time_skipping(self) -> None:
+        """Releases one hold. Raises RuntimeError when none is held, or time skipping is off."""
+        self._native.unlock_time_skipping()
+
+    @contextlib.contextmanager
+    def time_skipping_locked(self) -> Iterator[None]:
+        """`with backend.time_skipping_locked():` holds automatic skipping inside the block."""
+        self.lock_time_skipping()
+        try:
+            yield
+        finally:
+            self.unlock_time_skipping()
+
+    def time_skipping_status(self) -> dict:
+        """What automatic skipping sees now: `enabled`, `now`, `demand` (open waits), `holds`,
+        `next_target` (a datetime or None), `blockers` ((kind, id) pairs, the first few),
+        `blocker_count`, `budget_left`, `budget_exhausted`."""
+        status = dict(self._native.time_skipping_status())
+        status["now"] = _from_micros(status["now"])
+        if status["next_target"] is not None:
+            status["next_target"] = _from_micros(status["next_target"])
+        return status
+
     def __enter__(self) -> "InMemoryOrchestrationBackend":
         self.start()
         return self
@@ -153,6 +210,7 @@ def create_test_backend(
     auth_token: Union[str, Sequence[str], None] = None,
     tls_cert: Optional[_Path] = None,
     tls_key: Optional[_Path] = None,
+    time_skipping: Optional[bool] = None,
 ) -> InMemoryOrchestrationBackend:
     """
     Factory function to create and start an in-memory backend for testing.
@@ -160,7 +218,8 @@ def create_test_backend(
     Args:
         port: Port to listen on for gRPC connections (default 50051; 0 picks a free port)
         max_history_size: Maximum number of history events per orchestration (default 10000)
-        auth_token, tls_cert, tls_key: as for `InMemoryOrchestrationBackend` (keyword only)
+        auth_token, tls_cert, tls_key, time_skipping: as for `InMemoryOrchestrationBackend`
+            (keyword only; `time_skipping=True` turns on time skipping)
 
     Returns:
         A started InMemoryOrchestrationBackend instance
@@ -184,9 +243,17 @@ def create_test_backend(
         auth_token=auth_token,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        time_skipping=time_skipping,
     )
     backend.start()
     return backend
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 @atexit.register
