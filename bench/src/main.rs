@@ -103,6 +103,9 @@ enum Workload {
     Paging,
     /// `--n` concurrent WaitForInstanceCompletion calls, then `--streams` workers run them.
     Waiters,
+    /// As `waiters`, each instance on a 30-day timer: against `dt-server --time-skipping`,
+    /// the wall time of skipping them all.
+    SkippedTimers,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -136,9 +139,28 @@ fn config(args: Args) -> Config {
         Workload::Hello => ("hello", Shape::Hello),
         Workload::Sequence => ("sequence", Shape::Sequence { len: args.seq_len }),
         Workload::Fanout => ("fanout", Shape::Fanout { width: args.fanout }),
-        Workload::Timer => ("timer", Shape::Timer { delay_secs: 0 }),
+        Workload::Timer => (
+            "timer",
+            Shape::Timer {
+                delay_secs: 0,
+                parks: false,
+            },
+        ),
         Workload::Events => ("events", Shape::Event),
-        Workload::TimersPending => ("timers-pending", Shape::Timer { delay_secs: 3600 }),
+        Workload::TimersPending => (
+            "timers-pending",
+            Shape::Timer {
+                delay_secs: 3600,
+                parks: true,
+            },
+        ),
+        Workload::SkippedTimers => (
+            "skipped-timers",
+            Shape::Timer {
+                delay_secs: 30 * 86_400,
+                parks: false,
+            },
+        ),
         Workload::Paging => ("paging", Shape::Hello),
         Workload::Waiters => ("waiters", Shape::Hello),
     };
@@ -179,7 +201,7 @@ async fn drive(args: Args) -> Result<report::Report> {
     let config = config(args);
     match workload {
         Workload::Paging => paging::run(&config).await,
-        Workload::Waiters => waiters::run(&config).await,
+        Workload::Waiters | Workload::SkippedTimers => waiters::run(&config).await,
         _ => Ok(scenario::run(&config).await?.0),
     }
 }

@@ -75,7 +75,7 @@ impl Run {
     /// The exact final state instance `i` must be in.
     pub(crate) fn expected(&self, i: usize) -> Result<Expected, String> {
         let timer = self.ledger.timer(i);
-        if let (Shape::Timer { delay_secs }, Some(fire_at)) = (self.shape, timer) {
+        if let (Shape::Timer { delay_secs, .. }, Some(fire_at)) = (self.shape, timer) {
             self.check_clock(fire_at, delay_secs)?;
         }
         let mut expected = self.shape.expected(i as u64, timer)?;
@@ -253,7 +253,16 @@ mod tests {
 
     #[test]
     fn a_timer_requested_outside_the_run_is_not_expected() {
-        let run = Run::new(&config(Shape::Timer { delay_secs: 0 }, false), false);
+        let run = Run::new(
+            &config(
+                Shape::Timer {
+                    delay_secs: 0,
+                    parks: false,
+                },
+                false,
+            ),
+            false,
+        );
         assert!(run.expected(0).is_err(), "no timer was requested");
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -26,9 +26,10 @@ pub(crate) enum Shape {
     /// `width` `inc` activities at once, then the sum of their results.
     Fanout { width: u32 },
     /// One timer `delay_secs` ahead, then complete with the fire time the `timerFired` event
-    /// carries. With a long delay the instance is expected to stay RUNNING with its timer
-    /// pending (the `timers-pending` measurement).
-    Timer { delay_secs: i64 },
+    /// carries. A parked instance is expected to stay RUNNING with its timer pending (the
+    /// `timers-pending` measurement); otherwise the timer fires (at once, or for a long delay
+    /// by time skipping: `skipped-timers`).
+    Timer { delay_secs: i64, parks: bool },
     /// Wait for the `go` event the client raises, and return its input.
     Event,
 }
@@ -62,7 +63,7 @@ pub(crate) struct Expected {
 impl Shape {
     /// Whether the instance parks on a timer that does not fire during the run.
     fn parks(self) -> bool {
-        matches!(self, Shape::Timer { delay_secs } if delay_secs > 60)
+        matches!(self, Shape::Timer { parks: true, .. })
     }
 
     /// The orchestration name sent in StartInstance.
@@ -142,7 +143,7 @@ impl Shape {
             Shape::Hello => chain(i, 1, "hello", scheduled, &results),
             Shape::Sequence { len } => chain(i, len, "inc", scheduled, &results),
             Shape::Fanout { width } => fanout(i, width, scheduled, &results),
-            Shape::Timer { delay_secs } => {
+            Shape::Timer { delay_secs, .. } => {
                 let fired = events().find_map(|e| match e {
                     EventType::TimerFired(f) if f.timer_id == 1 => Some(f),
                     _ => None,
@@ -435,7 +436,10 @@ mod tests {
     /// expectation built from the requested time only if the server fired that timer.
     #[test]
     fn the_timer_output_is_the_fired_timers_time() {
-        let timer = Shape::Timer { delay_secs: 0 };
+        let timer = Shape::Timer {
+            delay_secs: 0,
+            parks: false,
+        };
         let first = timer.turn(7, &[], &[started(T)]).expect("first turn");
         assert_eq!(first.timer(), Some(T));
         let past = [

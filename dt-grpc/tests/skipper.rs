@@ -13,6 +13,9 @@ use dt_store::{
 };
 use std::sync::Arc;
 
+type BoxError = Box<dyn std::error::Error>;
+type TestResult = Result<(), BoxError>;
+
 struct Rig {
     store: Arc<MemoryStore>,
     clock: Arc<VirtualClock>,
@@ -20,7 +23,7 @@ struct Rig {
     worker: WorkerId,
 }
 
-async fn rig(budget: u32) -> Rig {
+async fn rig(budget: u32) -> Result<Rig, BoxError> {
     let start = DateTime::from_timestamp(1_893_456_000, 0).unwrap_or(DateTime::UNIX_EPOCH);
     let clock = Arc::new(VirtualClock::over(Arc::new(ManualClock::new(start))));
     let store = Arc::new(MemoryStore::with_clock(
@@ -30,14 +33,13 @@ async fn rig(budget: u32) -> Rig {
     let time = TimeSkipping::with_budget(store.clone(), clock.clone(), true, budget);
     let worker = store
         .connect_worker(dt_core::WorkFilters::all().into())
-        .await
-        .unwrap();
-    Rig {
+        .await?;
+    Ok(Rig {
         store,
         clock,
         time,
         worker,
-    }
+    })
 }
 
 fn timer(id: i32, at: DateTime<Utc>) -> OrchestratorAction {
@@ -51,7 +53,7 @@ fn timer(id: i32, at: DateTime<Utc>) -> OrchestratorAction {
 
 impl Rig {
     /// Creates an instance and takes its first work item (still leased); returns its token.
-    async fn start(&self, id: &str) -> String {
+    async fn start(&self, id: &str) -> Result<String, BoxError> {
         self.store
             .create_instance(CreateInstance {
                 spec: NewInstance {
@@ -61,25 +63,29 @@ impl Rig {
                 },
                 ..Default::default()
             })
-            .await
-            .unwrap();
+            .await?;
         self.take(id).await
     }
 
     /// Takes the next orchestration work item, which must be `id`'s; returns its token.
-    async fn take(&self, id: &str) -> String {
-        let item = self.store.try_next_work_item(self.worker).await.unwrap();
+    async fn take(&self, id: &str) -> Result<String, BoxError> {
+        let item = self.store.try_next_work_item(self.worker).await?;
         match item {
             Some(WorkItem {
                 request: Some(Request::OrchestratorRequest(r)),
                 completion_token,
                 ..
-            }) if r.instance_id == id => completion_token,
-            other => panic!("expected a work item for {id}, got {other:?}"),
+            }) if r.instance_id == id => Ok(completion_token),
+            other => Err(format!("expected a work item for {id}, got {other:?}").into()),
         }
     }
 
-    async fn answer(&self, id: &str, token: String, actions: Vec<OrchestratorAction>) {
+    async fn answer(
+        &self,
+        id: &str,
+        token: String,
+        actions: Vec<OrchestratorAction>,
+    ) -> TestResult {
         self.store
             .complete_orchestration(OrchestratorResponse {
                 instance_id: id.to_owned(),
@@ -87,8 +93,8 @@ impl Rig {
                 actions,
                 ..Default::default()
             })
-            .await
-            .unwrap();
+            .await?;
+        Ok(())
     }
 }
 
@@ -102,113 +108,108 @@ async fn ready(f: impl std::future::Future<Output = ()>) -> bool {
 }
 
 #[tokio::test]
-async fn an_idle_store_with_demand_jumps_to_the_next_timer() {
-    let r = rig(10).await;
+async fn an_idle_store_with_demand_jumps_to_the_next_timer() -> TestResult {
+    let r = rig(10).await?;
     let t0 = r.clock.now();
-    let token = r.start("a").await;
+    let token = r.start("a").await?;
     r.answer("a", token, vec![timer(1, t0 + TimeDelta::days(3))])
-        .await;
+        .await?;
 
     // No demand: no skip, however idle.
-    assert_eq!(r.time.step().await.unwrap(), Step::NoDemand);
+    assert_eq!(r.time.step().await?, Step::NoDemand);
     assert_eq!(r.clock.now(), t0);
 
     let demand = r.time.demand();
-    assert_eq!(
-        r.time.step().await.unwrap(),
-        Step::Skipped(t0 + TimeDelta::days(3))
-    );
+    assert_eq!(r.time.step().await?, Step::Skipped(t0 + TimeDelta::days(3)));
     assert_eq!(r.clock.now(), t0 + TimeDelta::days(3));
     // The fired timer's turn is queued: blocked until a worker has answered it.
-    assert_eq!(r.time.step().await.unwrap(), Step::Blocked);
-    let token = r.take("a").await;
-    assert_eq!(r.time.step().await.unwrap(), Step::Blocked, "leased");
-    r.answer("a", token, Vec::new()).await;
-    assert_eq!(r.time.step().await.unwrap(), Step::NoTarget);
+    assert_eq!(r.time.step().await?, Step::Blocked);
+    let token = r.take("a").await?;
+    assert_eq!(r.time.step().await?, Step::Blocked, "leased");
+    r.answer("a", token, Vec::new()).await?;
+    assert_eq!(r.time.step().await?, Step::NoTarget);
     drop(demand);
-    assert_eq!(r.time.step().await.unwrap(), Step::NoDemand);
+    assert_eq!(r.time.step().await?, Step::NoDemand);
+    Ok(())
 }
 
 #[tokio::test]
-async fn a_hold_stops_automatic_skips_until_released() {
-    let r = rig(10).await;
+async fn a_hold_stops_automatic_skips_until_released() -> TestResult {
+    let r = rig(10).await?;
     let t0 = r.clock.now();
-    let token = r.start("a").await;
+    let token = r.start("a").await?;
     r.answer("a", token, vec![timer(1, t0 + TimeDelta::hours(1))])
-        .await;
+        .await?;
     let _demand = r.time.demand();
-    r.time.lock().unwrap();
-    r.time.lock().unwrap();
-    assert_eq!(r.time.step().await.unwrap(), Step::Held);
-    r.time.unlock().unwrap();
-    assert_eq!(r.time.step().await.unwrap(), Step::Held, "one hold left");
+    r.time.lock()?;
+    r.time.lock()?;
+    assert_eq!(r.time.step().await?, Step::Held);
+    r.time.unlock()?;
+    assert_eq!(r.time.step().await?, Step::Held, "one hold left");
     assert_eq!(r.clock.now(), t0);
-    r.time.unlock().unwrap();
+    r.time.unlock()?;
     assert!(r.time.unlock().is_err(), "an unbalanced unlock is refused");
     assert_eq!(
-        r.time.step().await.unwrap(),
+        r.time.step().await?,
         Step::Skipped(t0 + TimeDelta::hours(1))
     );
+    Ok(())
 }
 
 #[tokio::test]
-async fn a_leased_item_blocks_skips_and_survives_them() {
-    let r = rig(10).await;
+async fn a_leased_item_blocks_skips_and_survives_them() -> TestResult {
+    let r = rig(10).await?;
     let t0 = r.clock.now();
-    let token = r.start("a").await;
+    let token = r.start("a").await?;
     r.answer("a", token, vec![timer(1, t0 + TimeDelta::days(30))])
-        .await;
-    let held = r.start("b").await;
+        .await?;
+    let held = r.start("b").await?;
     let _demand = r.time.demand();
-    assert_eq!(r.time.step().await.unwrap(), Step::Blocked);
+    assert_eq!(r.time.step().await?, Step::Blocked);
     assert_eq!(r.clock.now(), t0);
-    let status = r.time.status().await.unwrap();
+    let status = r.time.status().await?;
     assert_eq!(status.view.blockers.len(), 1);
     assert_eq!(status.view.blockers[0].id, "b");
     assert_eq!(status.view.next_target, Some(t0 + TimeDelta::days(30)));
 
     // An explicit skip past the lease: the lease (300 s of real time) is still good.
-    r.time.lock().unwrap();
-    assert!(
-        r.store
-            .advance_clock_to(t0 + TimeDelta::days(30))
-            .await
-            .unwrap()
-    );
-    r.time.unlock().unwrap();
-    r.store.run_due().await.unwrap();
-    r.answer("b", held, Vec::new()).await;
-    let state = r.store.get_instance("b", false).await.unwrap().unwrap();
+    r.time.lock()?;
+    assert!(r.store.advance_clock_to(t0 + TimeDelta::days(30)).await?);
+    r.time.unlock()?;
+    r.store.run_due().await?;
+    r.answer("b", held, Vec::new()).await?;
+    let state = r.store.get_instance("b", false).await?.ok_or("b is gone")?;
     assert_eq!(
         state.orchestration_status,
         OrchestrationStatus::Running as i32,
         "the answer under the old lease was applied"
     );
+    Ok(())
 }
 
 #[tokio::test]
-async fn the_budget_stops_skipping_and_fails_waits_until_a_new_episode() {
-    let r = rig(2).await;
+async fn the_budget_stops_skipping_and_fails_waits_until_a_new_episode() -> TestResult {
+    let r = rig(2).await?;
     let t0 = r.clock.now();
-    let token = r.start("loop").await;
+    let token = r.start("loop").await?;
     let hours = |h| t0 + TimeDelta::hours(h);
     r.answer(
         "loop",
         token,
         vec![timer(1, hours(1)), timer(2, hours(2)), timer(3, hours(3))],
     )
-    .await;
+    .await?;
     let demand = r.time.demand();
     for h in 1..=2 {
-        assert_eq!(r.time.step().await.unwrap(), Step::Skipped(hours(h)));
-        let token = r.take("loop").await;
-        r.answer("loop", token, Vec::new()).await;
+        assert_eq!(r.time.step().await?, Step::Skipped(hours(h)));
+        let token = r.take("loop").await?;
+        r.answer("loop", token, Vec::new()).await?;
     }
     assert!(!ready(r.time.budget_exhausted()).await);
-    assert_eq!(r.time.step().await.unwrap(), Step::BudgetExhausted);
+    assert_eq!(r.time.step().await?, Step::BudgetExhausted);
     assert_eq!(r.clock.now(), hours(2));
     assert!(ready(r.time.budget_exhausted()).await, "waits see it");
-    let status = r.time.status().await.unwrap();
+    let status = r.time.status().await?;
     assert!(status.budget_exhausted);
     assert_eq!(status.budget_left, 0);
 
@@ -216,17 +217,19 @@ async fn the_budget_stops_skipping_and_fails_waits_until_a_new_episode() {
     drop(demand);
     let _demand = r.time.demand();
     assert!(!ready(r.time.budget_exhausted()).await);
-    assert_eq!(r.time.step().await.unwrap(), Step::Skipped(hours(3)));
+    assert_eq!(r.time.step().await?, Step::Skipped(hours(3)));
+    Ok(())
 }
 
 #[tokio::test]
-async fn skipping_off_refuses_skips_and_locks() {
+async fn skipping_off_refuses_skips_and_locks() -> TestResult {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreConfig::default()));
     let time = TimeSkipping::off(store);
     let _demand = time.demand();
-    assert_eq!(time.step().await.unwrap(), Step::Off);
+    assert_eq!(time.step().await?, Step::Off);
     assert!(time.lock().is_err());
     assert!(time.skip(std::time::Duration::from_secs(1)).await.is_err());
-    let status = time.status().await.unwrap();
+    let status = time.status().await?;
     assert!(!status.enabled);
+    Ok(())
 }

@@ -150,6 +150,13 @@ pub(crate) fn scale(size: Size) -> Vec<Case> {
         format!("{waiters} concurrent WaitForInstanceCompletion, 8 workers"),
         &format!("--workload waiters --n {waiters} --streams 8"),
     ));
+    let mut skipped = case(
+        "scale-skipped-timers",
+        format!("{waiters} × 30-day timers, time skipping"),
+        &format!("--workload skipped-timers --n {waiters} --streams 8"),
+    );
+    skipped.server_args = words("--time-skipping");
+    cases.push(skipped);
     let mut fanout = case(
         "scale-fanout",
         format!("fan-out of {wide} activities (max history 100000)"),

@@ -165,6 +165,13 @@ fn scale_summary(key: &str, o: &Outcome) -> String {
             opt(o.extra.get("paging_ms").copied()),
             opt(o.extra.get("paging_server_cpu_ms").copied()),
         )
+    } else if key == "scale-skipped-timers" {
+        format!(
+            "{}/{} completed (each waited on) in {} ms of wall time",
+            o.completed,
+            o.n,
+            num(o.wall_ms),
+        )
     } else if key == "scale-waiters" {
         format!(
             "{}/{} waits returned the right result in {} ms (p50 {} ms, p99 {} ms)",
