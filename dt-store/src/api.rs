@@ -129,9 +129,16 @@
 //! - **R1** [`Store::reset`] removes every instance, entity, queued item and lease; connected
 //!   workers stay connected, with every slot free; waits in progress keep waiting; the
 //!   store's configuration stays.
+//!
+//! **Observation**
+//! - **O1** [`Store::stats`] counts instances by status as every change is made (a query of
+//!   the instances finds the same counts), work queued and leased per kind, connected workers,
+//!   and leases that ended without an answer (disconnect, expiry); it reads no instance one by
+//!   one.
 
 use crate::error::StoreError;
 use crate::skipping::SkipView;
+use crate::stats::StoreStats;
 use async_trait::async_trait;
 use dt_core::{NewInstance, RuntimeStatus, WorkFilters};
 use dt_proto::*;
@@ -435,4 +442,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes all state. Connected workers stay connected.
     async fn reset(&self) -> StoreResult<()>;
+
+    /// A snapshot of what the store holds (see [`StoreStats`] for the meaning of each number),
+    /// for dashboards and metrics. Read-only, and cheap enough to call on every scrape: it must
+    /// not read every instance (keep counts by status as instances change).
+    async fn stats(&self) -> StoreResult<StoreStats>;
 }

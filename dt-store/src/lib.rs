@@ -8,14 +8,18 @@ mod api;
 mod clock;
 mod error;
 mod memory;
+mod observed;
 mod scheduler;
 mod skipping;
 mod virtual_clock;
+mod stats;
 
 pub use api::*;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, clip};
 pub use memory::MemoryStore;
+pub use observed::{Change, ObservedStore, WorkCounts};
 pub use scheduler::run_scheduler;
 pub use skipping::{Blocker, BlockerKind, SkipView};
 pub use virtual_clock::VirtualClock;
+pub use stats::{PerKind, STATUSES, StoreStats, WorkKind};

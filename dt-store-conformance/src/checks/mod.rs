@@ -8,6 +8,7 @@ mod leases;
 mod queries;
 mod reset;
 mod skipping;
+mod stats;
 mod time;
 mod turns;
 mod waiting;
@@ -18,6 +19,7 @@ pub use leases::*;
 pub use queries::*;
 pub use reset::*;
 pub use skipping::*;
+pub use stats::*;
 pub use time::*;
 pub use turns::*;
 pub use waiting::*;
@@ -78,6 +80,7 @@ macro_rules! __with_checks {
             rewind_reaches_failed_children,
             history_cap_spares_continue_as_new,
             reset_frees_every_slot,
+            stats_follow_changes,
             waits_outlive_a_reset,
             purging_a_locked_entity_is_refused,
             terminate_now_spares_lock_holders,

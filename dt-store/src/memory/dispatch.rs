@@ -5,6 +5,7 @@ use super::kind::WorkKind;
 use super::leases::{Lease, Leased};
 use super::queues::Pick;
 use super::state::{State, Worker};
+use super::stats::LostBy;
 use super::timeline::Due;
 use crate::api::{WorkerId, WorkerOptions};
 use crate::error::{StoreError, clip};
@@ -35,6 +36,7 @@ impl State {
             return;
         }
         for token in self.leases.held_by(id) {
+            self.count_lost_lease(token, LostBy::Disconnect);
             self.give_back(token, None, now);
         }
     }

@@ -1,17 +1,11 @@
-//! The three kinds of work a worker is handed, and a table with one value per kind, so code
-//! that treats each kind alike names the kind instead of an index.
+//! What the memory store adds to [`WorkKind`] (public, beside the stats that count by it): the
+//! round-robin order and the per-kind caps; and a table with one value per kind, so code that
+//! treats each kind alike names the kind instead of an index.
 
 use crate::api::WorkLimits;
 use std::ops::{Index, IndexMut};
 
-/// A kind of work item.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum WorkKind {
-    #[default]
-    Orchestration,
-    Activity,
-    Entity,
-}
+pub(crate) use crate::stats::WorkKind;
 
 impl WorkKind {
     /// The kind after this one, round robin.

@@ -13,6 +13,7 @@ mod query;
 mod queues;
 mod skipping;
 mod state;
+mod stats;
 mod timeline;
 
 use crate::api::*;
@@ -354,6 +355,12 @@ impl Store for MemoryStore {
     async fn reset(&self) -> StoreResult<()> {
         self.with_state(|s, _| s.clear());
         Ok(())
+    }
+
+    async fn stats(&self) -> StoreResult<crate::StoreStats> {
+        let state = self.lock();
+        let now = self.clock.now();
+        Ok(state.stats(now))
     }
 }
 

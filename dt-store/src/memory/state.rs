@@ -41,11 +41,15 @@ pub(crate) struct State {
     /// Names completion tokens and instance incarnations. Survives a reset, so an answer from
     /// before the reset can never match a lease granted after it.
     next_seq: u64,
+    /// Counts behind `Store::stats`, kept as instances change.
+    pub(crate) tally: super::stats::Tally,
 }
 
 pub(crate) struct Entry {
     pub(crate) seq: u64,
     pub(crate) instance: Instance,
+    /// The status this instance is counted under in `State::tally` (none until first touched).
+    pub(crate) counted: Option<dt_core::RuntimeStatus>,
 }
 
 /// A connected worker: what it asked for. What it holds is in [`Leases`].
@@ -111,6 +115,7 @@ impl State {
     /// Call after any change to an instance: wakes its waiters and queues it if it can be
     /// dispatched (or sets a wake-up for its scheduled start).
     pub(crate) fn touch(&mut self, id: &str, now: DateTime<Utc>) {
+        self.recount(id);
         if let Some(notify) = self.waiters.get(id) {
             notify.notify_waiters();
         }
@@ -155,14 +160,21 @@ impl State {
         let seq = self.next_seq();
         self.by_creation.insert(seq, id.clone());
         let instance = Instance::new(spec, execution, now);
-        self.instances
-            .insert(id.clone(), Box::new(Entry { seq, instance }));
+        self.instances.insert(
+            id.clone(),
+            Box::new(Entry {
+                seq,
+                instance,
+                counted: None,
+            }),
+        );
         self.touch(&id, now);
         id
     }
 
     pub(crate) fn remove_instance(&mut self, id: &str, now: DateTime<Utc>) -> Option<Instance> {
         let entry = self.instances.remove(id)?;
+        self.uncount(entry.counted);
         self.by_creation.remove(&entry.seq);
         self.end_execution(id, now);
         if let Some(notify) = self.waiters.get(id) {

@@ -93,6 +93,11 @@ impl Timeline {
     }
 
     /// Makes the scheduler recompute its deadline (the clock jumped).
+    /// How many entries wait for their time (timers, delayed starts and signals, back-offs).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     pub(crate) fn mark_changed(&mut self) {
         self.earliest_changed = true;
     }
@@ -113,6 +118,7 @@ impl State {
     pub(crate) fn run_due(&mut self, now: DateTime<Utc>) -> Option<Duration> {
         while let Some(token) = self.leases.expired(now) {
             tracing::warn!(token, "work item lease expired; dispatching it again");
+            self.count_lost_lease(token, super::stats::LostBy::Expiry);
             self.give_back(token, None, now);
         }
         while let Some(due) = self.timeline.pop_due(now) {
