@@ -5,10 +5,12 @@
 
 use crate::listen::{BindError, bind};
 use clap::Parser;
-use dt_store::StoreConfig;
+use dt_store::{MemoryStore, StoreConfig};
 use std::future::Future;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
 
 /// A Durable Task sidecar (gRPC) server that keeps everything in memory.
 #[derive(Parser, Debug)]
@@ -38,6 +40,16 @@ pub struct Args {
     /// default: real time.
     #[arg(long)]
     pub time_skipping: bool,
+    /// Port of the dashboard, admin API and /metrics; 0 picks a free port. Default 8082 (a
+    /// free port when --port is 0); if 8082 is taken the server runs without HTTP.
+    #[arg(long)]
+    pub http_port: Option<u16>,
+    /// Serve no HTTP: no dashboard, admin API or /metrics.
+    #[arg(long, conflicts_with = "http_port")]
+    pub no_http: bool,
+    /// Refuse state-changing HTTP calls (the dashboard only shows).
+    #[arg(long)]
+    pub read_only: bool,
     /// TLS and bearer tokens.
     #[command(flatten)]
     pub security: dt_security::SecurityArgs,
@@ -55,6 +67,9 @@ pub enum CliError {
     /// No listener could be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The HTTP port asked for (`--http-port`) could not be bound.
+    #[error("cannot serve HTTP (--http-port): {0}")]
+    BindHttp(BindError),
     /// The TLS certificate or the token file could not be loaded.
     #[error(transparent)]
     Security(#[from] dt_security::SecurityError),
@@ -67,7 +82,13 @@ pub enum CliError {
     /// The server failed while serving.
     #[error(transparent)]
     Serve(#[from] crate::ServeError),
+    /// The HTTP server failed while serving.
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
 }
+
+/// The default HTTP port, the Durable Task Scheduler emulator's dashboard port.
+const DEFAULT_HTTP_PORT: u16 = 8082;
 
 impl Args {
     /// The runtime the options ask for. One thread by default: the store is one mutex, and one
@@ -113,9 +134,9 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Binds, prints `dt-server listening on <host>:<port>` (the one stdout line, which scripts
-/// and test fixtures read the port from), and serves an in-memory store until `shutdown`
-/// resolves.
+/// Binds, prints `dt-server listening on <host>:<port>` and, with HTTP, `dt-server dashboard on
+/// http://<host>:<port>/` (in one write: scripts and test fixtures read the ports from them),
+/// and serves an in-memory store until `shutdown` resolves.
 pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Result<(), CliError> {
     let security = args.security.load()?;
     let listeners = bind(&args.host, args.port).await?;
@@ -136,14 +157,22 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
         );
     }
     dt_security::warn_if_open("gRPC", &addrs, &security.tokens);
+    let http = bind_http(&args).await?;
     security.reload_on_sighup().map_err(CliError::Signal)?;
-    let (store, time_skipping) =
+    let (memory, time_skipping) =
         crate::skipping::TimeSkipping::memory_store(args.store_config(), args.time_skipping);
     if args.time_skipping {
         tracing::info!("time skipping is on: the clock jumps ahead while clients wait");
     }
+    let mut lines = format!("dt-server listening on {}:{}\n", args.host, port);
+    if let Some((_, http_port)) = &http {
+        lines += &format!(
+            "dt-server dashboard on http://{}:{}/\n",
+            args.host, http_port
+        );
+    }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "dt-server listening on {}:{}", args.host, port).map_err(CliError::Stdout)?;
+    out.write_all(lines.as_bytes()).map_err(CliError::Stdout)?;
     out.flush().map_err(CliError::Stdout)?;
     drop(out);
     let options = crate::ServeOptions {
@@ -152,10 +181,87 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
         time_skipping: Some(time_skipping),
         ..crate::ServeOptions::default()
     };
-    crate::serve(listeners, store, options, async {
+    let shutdown = async {
         shutdown.await;
         tracing::info!("shutting down");
-    })
-    .await?;
+    };
+    let Some((http_listeners, _)) = http else {
+        crate::serve(listeners, memory, options, shutdown).await?;
+        return Ok(());
+    };
+    let http_options = dt_http::HttpOptions {
+        read_only: args.read_only,
+    };
+    serve_with_dashboard(listeners, http_listeners, memory, options, http_options, shutdown).await
+}
+
+/// Binds the HTTP port as the options say: `None` without HTTP. An explicit port that cannot
+/// be bound is an error; a taken default port only a warning, so a second server still starts.
+async fn bind_http(args: &Args) -> Result<Option<(Vec<TcpListener>, u16)>, CliError> {
+    if args.no_http {
+        return Ok(None);
+    }
+    let listeners = match args.http_port {
+        Some(port) => bind(&args.host, port).await.map_err(CliError::BindHttp)?,
+        None => {
+            let port = if args.port == 0 { 0 } else { DEFAULT_HTTP_PORT };
+            match bind(&args.host, port).await {
+                Ok(listeners) => listeners,
+                Err(err) => {
+                    tracing::warn!("serving gRPC without HTTP: {err}");
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    let port = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(0, |a| a.port());
+    Ok(Some((listeners, port)))
+}
+
+/// Serves gRPC and the dashboard over one store wrapper, which feeds the dashboard's live view
+/// and metrics, until `shutdown` resolves.
+async fn serve_with_dashboard(
+    grpc_listeners: Vec<TcpListener>,
+    http_listeners: Vec<TcpListener>,
+    store: Arc<MemoryStore>,
+    options: crate::ServeOptions,
+    http_options: dt_http::HttpOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), CliError> {
+    let store = Arc::new(dt_store::ObservedStore::new(store));
+    let dashboard = dt_http::Dashboard::new(store.clone(), http_options);
+    let metrics = dashboard.metrics().clone();
+    let options = crate::ServeOptions {
+        rpc_observer: Some(crate::RpcObserver::new(move |method, code, elapsed| {
+            metrics.record_rpc(method, code, elapsed)
+        })),
+        ..options
+    };
+    let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let down = move || {
+        let mut rx = down_rx.clone();
+        async move {
+            let _ = rx.wait_for(|d| *d).await;
+        }
+    };
+    let serving = async {
+        tokio::join!(
+            crate::serve(grpc_listeners, store, options, down()),
+            dashboard.serve(http_listeners, down()),
+        )
+    };
+    tokio::pin!(serving);
+    let (grpc, http) = tokio::select! {
+        both = &mut serving => both,
+        () = shutdown => {
+            let _ = down_tx.send(true);
+            serving.await
+        }
+    };
+    grpc?;
+    http.map_err(CliError::Http)?;
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! Decoding and validating client requests into store calls.
 
+use crate::status::to_status;
 use chrono::{DateTime, Utc};
 use dt_core::{NewInstance, RuntimeStatus, check_timestamp, from_timestamp};
 use dt_proto::purge_instances_request::Request as PurgeRequest;
 use dt_proto::*;
-use dt_store::{CreateInstance, PurgeTarget, clip};
+use dt_store::{CreateInstance, PurgeTarget, check_new_instance};
 use tonic::Status;
 
 /// Checks a request's timestamps with dt-core's one rule: INVALID_ARGUMENT naming the first
@@ -63,15 +64,6 @@ pub(crate) fn create_instance(request: CreateInstanceRequest) -> Result<CreateIn
         ),
         ("requestTime", request.request_time.as_ref()),
     ])?;
-    if request.name.is_empty() {
-        return Err(Status::invalid_argument("an orchestrator name is required"));
-    }
-    if request.instance_id.starts_with('@') {
-        return Err(Status::invalid_argument(format!(
-            "instance id '{}' starts with '@', which is reserved for entities",
-            clip(&request.instance_id)
-        )));
-    }
     let replaceable = request
         .orchestration_id_reuse_policy
         .map(|p| p.replaceable_status)
@@ -85,17 +77,19 @@ pub(crate) fn create_instance(request: CreateInstanceRequest) -> Result<CreateIn
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let spec = NewInstance {
+        id: request.instance_id,
+        name: request.name,
+        version: request.version,
+        input: request.input,
+        tags: request.tags,
+        parent: None,
+        parent_trace_context: request.parent_trace_context,
+        scheduled_start: scheduled_start(request.scheduled_start_timestamp.as_ref()),
+    };
+    check_new_instance(&spec).map_err(to_status)?;
     Ok(CreateInstance {
-        spec: NewInstance {
-            id: request.instance_id,
-            name: request.name,
-            version: request.version,
-            input: request.input,
-            tags: request.tags,
-            parent: None,
-            parent_trace_context: request.parent_trace_context,
-            scheduled_start: scheduled_start(request.scheduled_start_timestamp.as_ref()),
-        },
+        spec,
         execution_id: request.execution_id,
         replaceable,
     })

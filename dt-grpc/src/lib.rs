@@ -8,6 +8,7 @@ pub mod cli;
 mod convert;
 mod deadline;
 mod listen;
+mod observe;
 mod service;
 pub mod skipping;
 mod status;
@@ -15,6 +16,7 @@ mod transport;
 
 pub use dt_security::{Limits, Security};
 pub use listen::{BindError, bind};
+pub use observe::RpcObserver;
 pub use service::SidecarService;
 
 use dt_proto::task_hub_sidecar_service_server::TaskHubSidecarService;
@@ -38,6 +40,8 @@ pub struct ServeOptions {
     /// with real time). Built with the store, whose clock it moves:
     /// [`skipping::TimeSkipping::memory_store`].
     pub time_skipping: Option<Arc<skipping::TimeSkipping>>,
+    /// Told of every RPC (method, code, latency), for metrics.
+    pub rpc_observer: Option<RpcObserver>,
 }
 
 impl Default for ServeOptions {
@@ -47,6 +51,7 @@ impl Default for ServeOptions {
             security: Security::default(),
             limits: Limits::default(),
             time_skipping: None,
+            rpc_observer: None,
         }
     }
 }
@@ -60,11 +65,16 @@ pub enum ServeError {
     /// The TLS configuration could not be built.
     #[error(transparent)]
     Tls(#[from] dt_security::TlsError),
+    /// The protocol descriptor could not be served for reflection.
+    #[error("server reflection: {0}")]
+    Reflection(String),
 }
 
 /// Serves the sidecar protocol on `listeners` until `shutdown` resolves, driving the store's
 /// timers meanwhile. On shutdown, work-item streams and long waits end with UNAVAILABLE so
-/// that connections close promptly.
+/// that connections close promptly. Beside it: the standard `grpc.health.v1` service (so
+/// probes and `grpc-health-probe` work, without a token) and server reflection (so `grpcurl`
+/// needs no .proto; behind the token like every other call).
 pub async fn serve(
     listeners: Vec<TcpListener>,
     store: Arc<dyn Store>,

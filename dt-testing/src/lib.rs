@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Utc};
 use dt_grpc::skipping::{TimeSkipping, TimeSkippingError};
-use dt_store::{MemoryStore, Store, StoreConfig};
+use dt_store::{ObservedStore, Store, StoreConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,13 +40,21 @@ pub struct TestBackendOptions {
     pub serve: dt_grpc::ServeOptions,
     /// Time skipping (`dt-server --time-skipping`): off by default, real time.
     pub time_skipping: bool,
+    /// Also serve the dashboard and admin HTTP API on the loopback addresses at this port (0
+    /// picks a free one); `None`, the default, serves no HTTP.
+    pub http_port: Option<u16>,
+    /// HTTP options (read-only mode).
+    pub http: dt_http::HttpOptions,
 }
 
 /// A running in-memory backend. Dropping it shuts the server down.
 pub struct TestBackend {
     server: Server,
     tls: bool,
-    store: Arc<MemoryStore>,
+    /// The store gRPC (and HTTP) serve: with HTTP, the observed wrapper, so a reset reaches
+    /// open dashboards too.
+    store: Arc<dyn Store>,
+    http: Option<HttpServer>,
     time: Arc<TimeSkipping>,
 }
 
@@ -80,19 +88,48 @@ impl TestBackend {
     /// Binds first, then serves in a background task, so the address is known and reachable
     /// when this returns.
     pub async fn start(options: TestBackendOptions) -> Result<Self, TestBackendError> {
-        let (store, time) = TimeSkipping::memory_store(options.store, options.time_skipping);
+        let (memory, time) = TimeSkipping::memory_store(options.store, options.time_skipping);
+        let memory: Arc<dyn Store> = memory;
         let tls = options.serve.security.tls.is_some();
         let serve = dt_grpc::ServeOptions {
             time_skipping: Some(time.clone()),
             ..options.serve
         };
-        let server = Server::start(store.clone(), options.port, serve).await?;
+        let Some(http_port) = options.http_port else {
+            let server = Server::start(memory.clone(), options.port, serve).await?;
+            return Ok(Self {
+                server,
+                tls,
+                store: memory,
+                http: None,
+                time,
+            });
+        };
+        // gRPC and HTTP share one store wrapper, which feeds the dashboard's live view and
+        // metrics.
+        let observed = Arc::new(ObservedStore::new(memory));
+        let dashboard = dt_http::Dashboard::new(observed.clone(), options.http);
+        let metrics = dashboard.metrics().clone();
+        let serve = dt_grpc::ServeOptions {
+            rpc_observer: Some(dt_grpc::RpcObserver::new(move |method, code, elapsed| {
+                metrics.record_rpc(method, code, elapsed)
+            })),
+            ..serve
+        };
+        let http = HttpServer::start(dashboard, http_port).await?;
+        let server = Server::start(observed.clone(), options.port, serve).await?;
         Ok(Self {
             server,
             tls,
-            store,
+            store: observed,
+            http: Some(http),
             time,
         })
+    }
+
+    /// `http://127.0.0.1:<port>` of the dashboard and admin API, if asked for.
+    pub fn http_address(&self) -> Option<String> {
+        self.http.as_ref().map(|h| format!("http://{}", h.addr))
     }
 
     /// The backend's current time: virtual with time skipping on, real otherwise.
@@ -135,8 +172,61 @@ impl TestBackend {
 
     /// Shuts the server down and waits until it has stopped.
     pub async fn stop(self) {
+        if let Some(http) = self.http {
+            http.stop().await;
+        }
         self.server.stop().await;
     }
+}
+
+/// The dashboard and admin API of a [`TestBackend`], on the loopback addresses. Dropping it
+/// drops the shutdown sender, which stops it.
+struct HttpServer {
+    addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl HttpServer {
+    async fn start(dashboard: dt_http::Dashboard, port: u16) -> Result<Self, TestBackendError> {
+        let listeners = dt_grpc::bind("localhost", port).await?;
+        let addr = first_addr(&listeners, port)?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if let Err(err) = dashboard.serve(listeners, shutdown).await {
+                tracing::error!(%err, "in-process HTTP server stopped with an error");
+            }
+        });
+        Ok(Self {
+            addr,
+            shutdown: tx,
+            task,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// The IPv4 address of the first listener (the one whose port the others share).
+fn first_addr(
+    listeners: &[tokio::net::TcpListener],
+    port: u16,
+) -> Result<SocketAddr, TestBackendError> {
+    Ok(listeners
+        .first()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()
+        .map_err(|source| dt_grpc::BindError::Listen {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            source,
+        })?
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
 /// A server over a store its caller owns, on the loopback addresses: the start-up every
@@ -158,15 +248,7 @@ impl Server {
         serve: dt_grpc::ServeOptions,
     ) -> Result<Self, TestBackendError> {
         let listeners = dt_grpc::bind("localhost", port).await?;
-        let addr = listeners
-            .first()
-            .map(tokio::net::TcpListener::local_addr)
-            .transpose()
-            .map_err(|source| dt_grpc::BindError::Listen {
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                source,
-            })?
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], port)));
+        let addr = first_addr(&listeners, port)?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {

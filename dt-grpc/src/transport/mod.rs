@@ -1,6 +1,7 @@
 //! How the gRPC port is served: dt-security's listener (connection cap, TLS, idle timeout)
 //! feeding tonic, with the HTTP/2 limits and, around every call, the call counting, the
-//! bearer-token check and the RESOURCE_EXHAUSTED status for oversized messages.
+//! bearer-token check and the RESOURCE_EXHAUSTED status for oversized messages; beside the
+//! sidecar service, `grpc.health.v1` and server reflection.
 
 mod auth;
 mod calls;
@@ -37,6 +38,14 @@ pub(crate) async fn serve<S: TaskHubSidecarService>(
         .as_ref()
         .map(|cert| cert.server_config(&[dt_security::ALPN_H2]))
         .transpose()?;
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<TaskHubSidecarServiceServer<S>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(dt_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
     let incoming = dt_security::accept(listeners, limits.accept_options(tls))
         .map(|accepted| accepted.map(conn::GrpcConn));
     tonic::transport::Server::builder()
@@ -47,11 +56,15 @@ pub(crate) async fn serve<S: TaskHubSidecarService>(
         // budget is half the connection window, so a wide window lets a client keep thousands
         // of small calls in flight on one connection.
         .initial_connection_window_size(Some(CONNECTION_WINDOW))
-        // Outermost first: every call is counted, then authenticated before its message is
-        // read, and a size refusal gets its standard code.
+        // Outermost first: every call is timed for metrics (refusals too) and counted, then
+        // authenticated before its message is read (health exempt), and a size refusal gets
+        // its standard code.
+        .layer(crate::observe::ObserveLayer(options.rpc_observer.clone()))
         .layer(calls::CallsLayer)
         .layer(auth::AuthLayer::new(options.security.tokens.clone()))
         .layer(size_status::SizeStatusLayer)
+        .add_service(health)
+        .add_service(reflection)
         .add_service(
             TaskHubSidecarServiceServer::new(service)
                 .max_decoding_message_size(limits.max_message_bytes)

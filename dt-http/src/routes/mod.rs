@@ -1,0 +1,61 @@
+//! The route table: the API under `/api/v1`, the page and its assets, `/metrics`, `/healthz`.
+
+mod actions;
+mod entities;
+mod instances;
+mod ops;
+
+pub(crate) use actions::*;
+pub(crate) use entities::*;
+pub(crate) use instances::*;
+pub(crate) use ops::*;
+
+use crate::error::ApiError;
+use crate::{AppState, assets, feed, openapi};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub(crate) fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/instances", get(list_instances).post(start_instance))
+        .route("/instances/{id}", get(get_instance).delete(purge_instance))
+        .route("/instances/{id}/history", get(instance_history))
+        .route("/instances/{id}/raise-event", post(raise_event))
+        .route("/instances/{id}/terminate", post(terminate))
+        .route("/instances/{id}/suspend", post(suspend))
+        .route("/instances/{id}/resume", post(resume))
+        .route("/instances/{id}/restart", post(restart))
+        .route("/instances/{id}/rewind", post(rewind))
+        .route("/entities", get(list_entities))
+        .route("/entities/{id}", get(get_entity))
+        .route("/entities/{id}/signal", post(signal_entity))
+        .route("/stats", get(stats))
+        .route("/info", get(info))
+        .route("/events", get(feed::events))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(api_not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_writes));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .merge(assets::router())
+        .layer(middleware::from_fn(assets::security_headers))
+        .with_state(state)
+}
+
+/// With `--read-only`, every call but a read is refused before it reaches a handler.
+async fn refuse_writes(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.options.read_only && !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return ApiError::read_only().into_response();
+    }
+    next.run(request).await
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::not_found("no such API route; see /api/v1/openapi.json")
+}
