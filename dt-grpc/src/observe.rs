@@ -14,7 +14,9 @@ use tonic::Code;
 /// that is the whole call; for a server stream (`GetWorkItems`, `StreamInstanceHistory`) it is
 /// the time to open the stream.
 #[derive(Clone)]
-pub struct RpcObserver(Arc<dyn Fn(&str, &'static str, Duration) + Send + Sync>);
+pub struct RpcObserver(Arc<ObserveFn>);
+
+type ObserveFn = dyn Fn(&str, &'static str, Duration) + Send + Sync;
 
 impl RpcObserver {
     /// An observer calling `f`.

@@ -7,8 +7,10 @@ use dt_proto::work_item::Request as Item;
 use dt_proto::*;
 mod common;
 
-use common::{BIN, TestResult, WAIT, spawn, terminate};
-use tokio::process::Command;
+use common::{BIN, Error, TestResult, WAIT, spawn, terminate};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 
 #[tokio::test]
 async fn port_zero_serves_ipv4_and_ipv6_loopback_and_stops_on_sigterm() -> TestResult {
@@ -106,4 +108,151 @@ async fn max_history_size_flag_limits_histories() -> TestResult {
         OrchestrationStatus::Failed as i32
     );
     terminate(child).await
+}
+
+/// Starts the binary and reads both stdout lines: the gRPC port and the dashboard's port.
+async fn spawn_with_http(args: &[&str]) -> Result<(Child, u16, u16), Error> {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut next = async || -> Result<String, Error> {
+        Ok(tokio::time::timeout(WAIT, lines.next_line())
+            .await??
+            .ok_or("dt-server exited early")?)
+    };
+    let first = next().await?;
+    let grpc = first
+        .strip_prefix("dt-server listening on localhost:")
+        .ok_or_else(|| format!("unexpected first line {first:?}"))?
+        .parse()?;
+    let second = next().await?;
+    let http = second
+        .strip_prefix("dt-server dashboard on http://localhost:")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .ok_or_else(|| format!("unexpected second line {second:?}"))?
+        .parse()?;
+    Ok((child, grpc, http))
+}
+
+/// One HTTP/1.1 GET on a fresh connection: the status line and, unless `head_only`, the body.
+async fn http_get(port: u16, path: &str) -> Result<String, Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut answer = String::new();
+    tokio::time::timeout(WAIT, tcp.read_to_string(&mut answer)).await??;
+    Ok(answer)
+}
+
+#[tokio::test]
+async fn port_zero_serves_the_dashboard_health_and_reflection_and_stops_with_a_feed_open()
+-> TestResult {
+    let (child, grpc, http) = spawn_with_http(&["--port", "0"]).await?;
+    assert_ne!(http, 0);
+    assert_ne!(http, grpc);
+    let health = http_get(http, "/healthz").await?;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let page = http_get(http, "/").await?;
+    assert!(
+        page.contains("<title>dt-server dashboard</title>"),
+        "{page}"
+    );
+
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{grpc}"))?
+        .connect()
+        .await?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for service in ["", "TaskHubSidecarService"] {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await?
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "health of {service:?}"
+        );
+    }
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await?
+        .into_inner();
+    let answer = answers.message().await?.ok_or("no reflection answer")?;
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        return Err("not a service list".into());
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"TaskHubSidecarService".to_owned()),
+        "{names:?}"
+    );
+
+    // An open live feed must not hold up the shutdown.
+    use tokio::io::AsyncWriteExt;
+    let mut feed = tokio::net::TcpStream::connect(("127.0.0.1", http)).await?;
+    feed.write_all(b"GET /api/v1/events HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await?;
+    terminate(child).await
+}
+
+#[tokio::test]
+async fn no_http_prints_no_dashboard_line() -> TestResult {
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--no-http"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line()).await??;
+    assert!(first.is_some_and(|l| l.starts_with("dt-server listening on")));
+    terminate(child).await?;
+    assert_eq!(
+        lines.next_line().await?,
+        None,
+        "nothing after the listening line"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_explicit_http_port_that_is_taken_is_an_error() -> TestResult {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port().to_string();
+    let out = tokio::time::timeout(
+        WAIT,
+        Command::new(BIN)
+            .args(["--port", "0", "--http-port", &port])
+            .output(),
+    )
+    .await??;
+    assert!(!out.status.success(), "dt-server started on a taken port");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--http-port"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "printed {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    Ok(())
 }
