@@ -276,9 +276,12 @@ fn event_details(event: &dt_proto::HistoryEvent) -> Option<(String, serde_json::
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct StartRequest {
     /// The orchestrator to run.
+    #[schema(min_length = 1)]
     pub(crate) name: String,
-    /// The id to give the instance; a new one is made when left out.
+    /// The id to give the instance; a new one is made when left out. Ids starting with `@`
+    /// are entities'.
     #[serde(default)]
+    #[schema(pattern = "^([^@].*)?$")]
     pub(crate) instance_id: Option<String>,
     /// Any JSON value; the orchestrator receives it as its input.
     #[serde(default)]
@@ -361,6 +364,7 @@ pub(crate) struct RestartRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignalRequest {
     /// The operation to run.
+    #[schema(min_length = 1)]
     pub(crate) operation: String,
     /// Any JSON value, the operation's input.
     #[serde(default)]

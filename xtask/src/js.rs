@@ -11,7 +11,7 @@ use std::process::Command;
 /// Runs the smoke test; fails if npm or node are missing or any scenario fails.
 pub(crate) fn run(root: &Path) -> Result<()> {
     let dir = root.join("tests/js");
-    install(&dir)?;
+    npm_ci(&dir)?;
     let target = cmd::target_dir(root);
     let launcher = Launcher {
         server: target.join("debug").join("dt-server"),
@@ -29,13 +29,16 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     .context("the JavaScript SDK smoke test failed (server log: target/xtask/bench/js-smoke.log)")
 }
 
-/// `npm ci` when `package-lock.json` changed since the last install.
-fn install(dir: &Path) -> Result<()> {
+/// `npm ci` in `dir` when its `package-lock.json` changed since the last install.
+pub(crate) fn npm_ci(dir: &Path) -> Result<()> {
     let lock = std::fs::read(dir.join("package-lock.json"))
-        .context("cannot read tests/js/package-lock.json")?;
+        .with_context(|| format!("cannot read {}/package-lock.json", dir.display()))?;
     let stamp = dir.join("node_modules/.lock-stamp");
     if std::fs::read(&stamp).is_ok_and(|s| s == lock) {
-        println!("tests/js: package-lock.json unchanged since the last install, skipping npm");
+        println!(
+            "{}: package-lock.json unchanged since the last install, skipping npm",
+            dir.display()
+        );
         return Ok(());
     }
     cmd::run(
@@ -43,7 +46,12 @@ fn install(dir: &Path) -> Result<()> {
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(dir),
     )
-    .context("npm ci in tests/js failed (is Node.js with npm installed?)")?;
+    .with_context(|| {
+        format!(
+            "npm ci in {} failed (is Node.js with npm installed?)",
+            dir.display()
+        )
+    })?;
     std::fs::write(&stamp, lock).context("cannot write the npm stamp")?;
     Ok(())
 }

@@ -5,9 +5,11 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod browser;
 mod cmd;
 mod descriptor;
 mod e2e;
+mod fuzz;
 mod js;
 mod mutants;
 mod package;
@@ -36,6 +38,18 @@ enum Task {
     /// Mutation testing of dt-core and the stores with cargo-mutants (installed if missing),
     /// within a time budget (`--minutes`); prints the mutants no test caught. Not part of CI.
     Mutants(mutants::MutantsArgs),
+    /// Run the dashboard's browser test and save its screenshots of the main views in `docs/`
+    /// (the README shows them).
+    Screenshots,
+}
+
+/// Builds dt-server and the venv, then runs the browser test with `docs/` as its screenshot
+/// directory.
+fn screenshots() -> anyhow::Result<()> {
+    let root = cmd::root()?;
+    cmd::run(&mut cmd::cargo(&root, &["build", "--bin", "dt-server"]))?;
+    let python = venv::ensure(&root)?;
+    browser::run(&root, &python, &root.join("docs"))
 }
 
 fn main() -> ExitCode {
@@ -43,6 +57,7 @@ fn main() -> ExitCode {
         Task::Test(args) => test::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Mutants(args) => mutants::run(&args),
+        Task::Screenshots => screenshots(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

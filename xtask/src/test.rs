@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the CI pipeline. Runs the steps in order, stops at the first failure,
 //! and ends with how long each step took.
 
-use crate::{bench, cmd, descriptor, e2e, js, package, venv};
+use crate::{bench, browser, cmd, descriptor, e2e, fuzz, js, package, venv};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -28,6 +28,12 @@ pub(crate) struct TestArgs {
     /// end-to-end suite against it in-process).
     #[arg(long)]
     no_package: bool,
+    /// Skip the dashboard's browser test (tests/browser, headless Chromium).
+    #[arg(long)]
+    no_browser: bool,
+    /// Skip fuzzing the admin API with schemathesis.
+    #[arg(long)]
+    no_fuzz: bool,
     /// Arguments for pytest, after `--` (e.g. `-- -k hello -x`).
     #[arg(last = true)]
     pytest_args: Vec<String>,
@@ -105,6 +111,19 @@ fn steps(root: &Path, args: &TestArgs, t: &mut Timings) -> Result<()> {
         t.step(
             "JavaScript SDK smoke test (tests/js against target/debug/dt-server)",
             || js::run(root),
+        )?;
+    }
+    if !args.no_python && !args.no_browser {
+        let screenshots = cmd::target_dir(root).join("xtask").join("browser");
+        t.step(
+            "dashboard browser test (tests/browser, headless Chromium)",
+            || browser::run(root, &python, &screenshots),
+        )?;
+    }
+    if !args.no_python && !args.no_fuzz {
+        t.step(
+            "admin API fuzz (schemathesis from /api/v1/openapi.json)",
+            || fuzz::run(root, &python),
         )?;
     }
     if !args.no_bench {

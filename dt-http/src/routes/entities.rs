@@ -21,6 +21,7 @@ pub(crate) struct EntityParams {
     /// Include each entity's state (default true).
     include_state: Option<bool>,
     /// At most this many entities (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     page_size: Option<i32>,
     /// From the previous page's `continuationToken`.
     continuation_token: Option<String>,
@@ -72,7 +73,7 @@ pub(crate) async fn get_entity(
 
 /// Queues an operation on an entity (created if needed).
 #[utoipa::path(post, path = "/api/v1/entities/{id}/signal", tag = "entities",
-    params(("id" = String, Path, description = "Entity id, `@name@key`")),
+    params(("id" = String, Path, description = "Entity id, `@name@key`", pattern = "^@[^@]+@")),
     request_body = SignalRequest,
     responses((status = 202, description = "Queued"), (status = 400, body = ErrorBody),
         (status = 415, body = ErrorBody)))]

@@ -33,10 +33,13 @@ pub(crate) struct ListParams {
     /// Only instances whose id starts with this.
     instance_id_prefix: Option<String>,
     /// Created at or after (RFC 3339).
+    #[param(format = DateTime)]
     created_from: Option<String>,
     /// Created before (RFC 3339).
+    #[param(format = DateTime)]
     created_to: Option<String>,
     /// At most this many instances (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     page_size: Option<usize>,
     /// From the previous page's `continuationToken`.
     continuation_token: Option<String>,

@@ -56,6 +56,8 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) port: u16,
     pub(crate) backend: Backend,
+    /// The dashboard's port, if it printed one.
+    pub(crate) http_port: Option<u16>,
 }
 
 impl Server {
@@ -115,11 +117,12 @@ impl Launcher {
             .stderr(log_file)
             .spawn()
             .with_context(|| format!("cannot start the {} backend", backend.name()))?;
-        match read_port(&mut child) {
-            Ok(port) => Ok(Server {
+        match read_ports(&mut child) {
+            Ok((port, http_port)) => Ok(Server {
                 child,
                 port,
                 backend,
+                http_port,
             }),
             Err(e) => {
                 let _ = child.kill();
@@ -136,9 +139,18 @@ impl Launcher {
     }
 }
 
-/// Reads the child's stdout until a line ends in `listening on <host>:<port>`; a thread keeps
-/// draining it afterwards.
-fn read_port(child: &mut Child) -> Result<u16> {
+/// A port line on a server's stdout.
+enum PortLine {
+    /// `... listening on <host>:<port>`
+    Grpc(u16),
+    /// `dt-server dashboard on http://<host>:<port>/`
+    Http(u16),
+}
+
+/// Reads the child's stdout until a line ends in `listening on <host>:<port>`, and the
+/// dashboard line dt-server prints with it (in the same write) if there is one; a thread keeps
+/// draining stdout afterwards.
+fn read_ports(child: &mut Child) -> Result<(u16, Option<u16>)> {
     let stdout = child.stdout.take().context("no stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -149,15 +161,34 @@ fn read_port(child: &mut Child) -> Result<u16> {
             }
         }
     });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(port) => Ok(port),
-        Err(_) => bail!("no `listening on <host>:<port>` line within 60 s"),
-    }
+    let Ok(PortLine::Grpc(port)) = rx.recv_timeout(Duration::from_secs(60)) else {
+        bail!("no `listening on <host>:<port>` line within 60 s");
+    };
+    let http = match rx.recv_timeout(Duration::from_millis(500)) {
+        Ok(PortLine::Http(http)) => Some(http),
+        _ => None,
+    };
+    Ok((port, http))
 }
 
-fn parse_port(line: &str) -> Option<u16> {
+fn parse_port(line: &str) -> Option<PortLine> {
+    if let Some((_, url)) = line.split_once("dashboard on http://") {
+        let port = url
+            .trim()
+            .trim_end_matches('/')
+            .rsplit_once(':')?
+            .1
+            .parse()
+            .ok()?;
+        return Some(PortLine::Http(port));
+    }
     let (_, rest) = line.split_once("listening on ")?;
-    rest.trim().rsplit_once(':')?.1.parse().ok()
+    rest.trim()
+        .rsplit_once(':')?
+        .1
+        .parse()
+        .ok()
+        .map(PortLine::Grpc)
 }
 
 /// The log directory, created.
