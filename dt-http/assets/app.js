@@ -6,6 +6,7 @@
 const STATUSES = ["PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "FAILED", "TERMINATED"];
 const TERMINAL = new Set(["COMPLETED", "FAILED", "TERMINATED", "CANCELED"]);
 const PAGE = 50;
+const HISTORY_WINDOW = 500;
 
 const app = {
   readOnly: false,
@@ -236,6 +237,7 @@ async function render() {
   app.view = view;
   fill(main, view.root);
   await view.refresh({ any: true, first: true });
+  if (!view.header) refreshHeader();
   if (app.view === view) {
     const scroll = (history.state && history.state.scroll) || 0;
     window.scrollTo(0, scroll);
@@ -283,9 +285,59 @@ function listView() {
       },
     }));
   const newButton = app.readOnly ? null : h("button", { class: "primary", onclick: startDialog }, "New orchestration");
+  // Instances picked for a bulk action; kept across live refreshes of the rows.
+  const selected = new Set();
+  const bulkBar = h("div", { class: "bulk", hidden: true });
+  const results = h("div", { id: "bulk-results" });
+  const selectAll = app.readOnly ? null : h("input", {
+    type: "checkbox", "aria-label": "Select all shown",
+    onchange: (e) => {
+      for (const box of tbody.querySelectorAll("input[data-select]")) {
+        box.checked = e.target.checked;
+        e.target.checked ? selected.add(box.dataset.select) : selected.delete(box.dataset.select);
+      }
+      showBulk();
+    },
+  });
+  const bulkActions = {
+    terminate: { label: "Terminate", run: (id) => api(`/instances/${enc(id)}/terminate`, { method: "POST", body: { reason: "bulk terminate" } }) },
+    purge: { label: "Purge", run: (id) => api(`/instances/${enc(id)}`, { method: "DELETE" }) },
+    restart: { label: "Restart", run: (id) => api(`/instances/${enc(id)}/restart`, { method: "POST", body: {} }) },
+  };
+  function showBulk() {
+    bulkBar.hidden = selected.size === 0;
+    fill(bulkBar, h("b", {}, `${selected.size} selected`),
+      Object.entries(bulkActions).map(([k, a]) => h("button", { "data-bulk": k, class: k === "restart" ? "" : "danger", onclick: () => runBulk(k) }, a.label + "…")),
+      h("button", { onclick: () => { selected.clear(); refreshRows(); showBulk(); } }, "Clear selection"));
+  }
+  async function runBulk(kind) {
+    const action = bulkActions[kind];
+    const ids = [...selected];
+    const ok = await ask({ title: `${action.label} ${ids.length} instance${ids.length === 1 ? "" : "s"}?`,
+      text: ids.join(", "), ok: action.label, danger: kind !== "restart" });
+    if (!ok) return;
+    const outcomes = [];
+    for (const id of ids) {
+      try {
+        await action.run(id);
+        outcomes.push({ id, ok: true });
+      } catch (e) {
+        outcomes.push({ id, ok: false, message: e.message });
+      }
+    }
+    const failed = outcomes.filter((o) => !o.ok).length;
+    fill(results, h("div", { class: "panel" },
+      h("b", {}, `${action.label}: ${outcomes.length - failed} done, ${failed} failed`),
+      h("ul", {}, outcomes.map((o) => h("li", { class: o.ok ? "" : "error", "data-outcome": o.ok ? "ok" : "failed" },
+        h("span", { class: "mono" }, o.id), o.ok ? " — done" : " — " + o.message)))));
+    selected.clear();
+    showBulk();
+    await refresh();
+  }
   const root = h("section", {},
     h("div", { class: "head" }, h("h1", {}, "Orchestrations"), h("span", { class: "spacer" }), newButton),
     chips,
+    results,
     h("div", { class: "filters" },
       field("Instance id starts with", "id", "search", f.id, "e.g. order-"),
       field("Name starts with", "name", "search", f.name, "orchestrator name"),
@@ -293,13 +345,16 @@ function listView() {
       field("Created before", "to", "datetime-local", localInput(f.to && toLocal(f.to))),
       (f.status.length || f.id || f.name || f.from || f.to)
         ? h("button", { onclick: () => navigate("/") }, "Clear filters") : null),
+    bulkBar,
     h("div", { class: "table-wrap" }, h("table", { id: "instances" },
-      h("thead", {}, h("tr", {}, ["Instance ID", "Name", "Status", "Created", "Last updated"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, selectAll ? h("th", { class: "pick" }, selectAll) : null,
+        ["Instance ID", "Name", "Status", "Created", "Last updated"].map((c) => h("th", {}, c)))),
       tbody)),
     more);
 
   let token = null;
   let loaded = 0;
+  let lastPage = { instances: [] };
 
   const query = (size, from) => {
     const q = new URLSearchParams();
@@ -313,7 +368,15 @@ function listView() {
     return "/instances?" + q.toString();
   };
 
+  const pick = (id) => app.readOnly ? null : h("td", { class: "pick" }, h("input", {
+    type: "checkbox", "data-select": id, "aria-label": "Select " + id, checked: selected.has(id),
+    onchange: (e) => {
+      e.target.checked ? selected.add(id) : selected.delete(id);
+      showBulk();
+    },
+  }));
   const row = (i) => h("tr", { "data-id": i.instanceId },
+    pick(i.instanceId),
     h("td", { class: "id mono" }, h("a", { href: instanceHref(i.instanceId) }, i.instanceId)),
     h("td", {}, i.name),
     h("td", {}, statusBadge(i.status)),
@@ -328,6 +391,7 @@ function listView() {
 
   async function loadMore() {
     const page = await api(query(PAGE, token));
+    lastPage.instances.push(...page.instances);
     tbody.append(...page.instances.map(row));
     loaded += page.instances.length;
     token = page.continuationToken;
@@ -349,21 +413,26 @@ function listView() {
       }));
   }
 
+  function refreshRows() {
+    fill(tbody, lastPage.instances.map(row));
+  }
+
   async function refresh() {
     // Re-reads as many instances as are shown (at least a page), so live updates keep the
     // list as long as the person made it.
     const size = Math.min(1000, Math.max(PAGE, loaded));
     const [page] = await Promise.all([api(query(size, null)), refreshChips()]);
-    fill(tbody, ...page.instances.map(row));
+    lastPage = page;
+    refreshRows();
     if (!page.instances.length) {
-      tbody.append(h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No orchestrations match.")));
+      tbody.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No orchestrations match.")));
     }
     loaded = page.instances.length;
     token = page.continuationToken;
     showMore();
   }
 
-  return { root, refresh: () => refresh() };
+  return { root, refresh: () => refresh(), header: true };
 }
 
 function toLocal(iso) {
@@ -371,6 +440,14 @@ function toLocal(iso) {
   if (isNaN(d)) return "";
   const off = d.getTimezoneOffset() * 60000;
   return new Date(d - off).toISOString();
+}
+
+async function refreshHeader() {
+  try {
+    updateWorkers(await api("/stats"));
+  } catch (_) {
+    // The view's own refresh reports a server that does not answer.
+  }
 }
 
 function updateWorkers(stats) {
@@ -423,6 +500,7 @@ function instanceView(id) {
   const q = new URLSearchParams(location.search);
   let historyType = q.get("type") || "";
   let failedOnly = q.get("failed") === "1";
+  let showAll = false;
   let current = null;
 
   const act = async (label, path, body, after) => {
@@ -502,7 +580,9 @@ function instanceView(id) {
       const s = p.toString();
       navigate(location.pathname + (s ? "?" + s : ""));
     };
-    const rows = shown.map((e, i) => h("tr", { class: isFailure(e) ? "failed-event" : "" },
+    // A long history renders its first rows only, until asked for all of them.
+    const windowed = showAll ? shown : shown.slice(0, HISTORY_WINDOW);
+    const rows = windowed.map((e, i) => h("tr", { class: isFailure(e) ? "failed-event" : "" },
       h("td", { class: "muted" }, String(events.indexOf(e) + 1)),
       h("td", { class: "mono" }, when(e.timestamp)),
       h("td", { class: "event-type" }, e.type),
@@ -519,7 +599,10 @@ function instanceView(id) {
         h("span", { class: "muted" }, `${shown.length} of ${events.length} events`)),
       h("div", { class: "table-wrap" }, h("table", { id: "history" },
         h("thead", {}, h("tr", {}, ["#", "Time", "Type", "Event ID", "Details"].map((c) => h("th", {}, c)))),
-        h("tbody", {}, rows))));
+        h("tbody", {}, rows))),
+      windowed.length < shown.length
+        ? h("div", { class: "more" }, h("button", { onclick: () => { showAll = true; refresh({ any: true }); } }, `Show all ${shown.length} events`))
+        : null);
   }
 
   async function refresh(change) {
@@ -690,6 +773,7 @@ async function drain() {
   const view = app.view;
   try {
     await view.refresh(change);
+    if (change.any && !view.header) await refreshHeader();
     if (document.getElementById("banner").dataset.kind === "refresh") banner("");
   } catch (e) {
     banner("Could not refresh: " + e.message);

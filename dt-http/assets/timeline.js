@@ -8,6 +8,8 @@
   const ROW = 22;
   const LABEL = 230;
   const AXIS = 26;
+  /** The most rows drawn; a longer history draws its first ones and says so. */
+  const MAX_ROWS = 400;
 
   const ms = (t) => (t ? Date.parse(t) : NaN);
 
@@ -109,7 +111,9 @@
    * gives the href of a child instance.
    */
   function render(events, now, linkTo) {
-    const { rows, lo, hi, finished } = build(events, now);
+    const built = build(events, now);
+    const { lo, hi, finished } = built;
+    const rows = built.rows.slice(0, MAX_ROWS);
     if (!rows.length) return null;
     const width = 1100;
     const plot = width - LABEL - 20;
@@ -158,6 +162,10 @@
     });
     if (!finished) {
       svg.append(el("line", { class: "now", x1: x(now), x2: x(now), y1: AXIS - 6, y2: height }));
+    }
+    if (built.rows.length > rows.length) {
+      const note = el("text", { class: "tick", x: 4, y: 12 }, `first ${rows.length} of ${built.rows.length} spans`);
+      svg.append(note);
     }
     return svg;
   }

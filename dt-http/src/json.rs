@@ -28,6 +28,27 @@ pub(crate) enum Status {
     ContinuedAsNew,
 }
 
+impl Status {
+    /// The name in JSON, query strings and metric labels (`RUNNING`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Running => "RUNNING",
+            Self::Suspended => "SUSPENDED",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::Terminated => "TERMINATED",
+            Self::Canceled => "CANCELED",
+            Self::ContinuedAsNew => "CONTINUED_AS_NEW",
+        }
+    }
+
+    /// The status of a protocol `OrchestrationState`.
+    pub(crate) fn of(state: &OrchestrationState) -> Option<Self> {
+        RuntimeStatus::from_wire_i32(state.orchestration_status).map(Self::from)
+    }
+}
+
 impl From<RuntimeStatus> for Status {
     fn from(status: RuntimeStatus) -> Self {
         match status {
@@ -122,11 +143,9 @@ fn failure(details: TaskFailureDetails) -> Failure {
 
 impl From<OrchestrationState> for Instance {
     fn from(s: OrchestrationState) -> Self {
-        let status = RuntimeStatus::from_wire_i32(s.orchestration_status)
-            .unwrap_or(RuntimeStatus::Running)
-            .into();
         Self {
-            status,
+            // The store only ever reports known statuses.
+            status: Status::of(&s).unwrap_or(Status::Running),
             version: s.version.filter(|v| !v.is_empty()),
             execution_id: s.execution_id,
             created_at: time(s.created_timestamp.as_ref()),
@@ -338,14 +357,23 @@ pub(crate) struct RaiseEventRequest {
     pub(crate) data: Option<serde_json::Value>,
 }
 
-/// Body of terminate, suspend, resume and rewind.
+/// Body of suspend, resume and rewind.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ReasonRequest {
-    /// Why; recorded in the history (for terminate: the instance's output).
+    /// Why; recorded in the history.
     #[serde(default)]
     pub(crate) reason: Option<String>,
-    /// Terminate only: also terminate its sub-orchestrations.
+}
+
+/// Body of terminate.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct TerminateRequest {
+    /// Why; becomes the instance's output.
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    /// Also terminate its sub-orchestrations.
     #[serde(default)]
     pub(crate) recursive: bool,
 }
@@ -388,4 +416,27 @@ pub(crate) fn parse_time(name: &str, value: &str) -> Result<prost_types::Timesta
                 "`{name}` must be an RFC 3339 time such as 2026-01-31T12:00:00Z"
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_are_the_json_names() {
+        for status in dt_store::STATUSES
+            .into_iter()
+            .chain([RuntimeStatus::Canceled, RuntimeStatus::ContinuedAsNew])
+        {
+            let status = Status::from(status);
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(status.name().into())
+            );
+            assert_eq!(
+                RuntimeStatus::from(Status::from(RuntimeStatus::from(status))),
+                status.into()
+            );
+        }
+    }
 }

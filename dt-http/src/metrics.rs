@@ -56,7 +56,7 @@ impl Metrics {
 
         let instances = Family::<Labels, Gauge>::default();
         for status in STATUSES {
-            let name = crate::routes::status_name(status);
+            let name = crate::json::Status::from(status).name();
             set(
                 &instances,
                 vec![("status", name.to_owned())],

@@ -271,6 +271,7 @@ async fn actions_answer_404_for_unknown_and_409_for_the_wrong_state() -> Result 
         ("w-1", "rewind", json!({}), 409),
         ("w-1", "raise-event", json!({"data": 1}), 400),
         ("w-1", "terminate", json!({"reason": 5}), 400),
+        ("w-1", "suspend", json!({"recursive": true}), 400),
         ("w-1", "restart", json!({"newInstanceId": "yes"}), 400),
     ];
     for (id, action, body, expected) in table {

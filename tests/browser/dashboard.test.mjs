@@ -115,8 +115,9 @@ before(async () => {
   page.setDefaultTimeout(WAIT);
   page.on("pageerror", (e) => problems.push("page error: " + e.message));
   page.on("console", (m) => {
-    // A 404 the page asked for on purpose (a purged instance) is logged by Chromium itself.
-    if (m.type() === "error" && !/Failed to load resource.*404/.test(m.text())) problems.push("console: " + m.text());
+    // Chromium itself logs the 404 and 409 answers the tests ask for on purpose (a purged
+    // instance, a bulk purge of a running one); the page reports them in its own way.
+    if (m.type() === "error" && !/Failed to load resource: .*status of (404|409) /.test(m.text())) problems.push("console: " + m.text());
   });
   page.on("dialog", (d) => {
     problems.push(`a native ${d.type()} dialog opened: ${d.message()}`);
@@ -261,6 +262,8 @@ describe("dashboard", () => {
     await page.locator("#instances").waitFor();
     await until(async () => !(await rowIds()).includes("wait-1") && (await rowIds()).includes("wait-2"), "wait-1 gone from the list");
     assert.equal((await api("/instances/wait-1")).status, 404);
+    await page.goto(base + "/instances/wait-1");
+    await page.getByText("No orchestration instance with this id").waitFor();
   });
 
   test("shows a new instance live, and its completion", async () => {
@@ -272,6 +275,24 @@ describe("dashboard", () => {
     });
     assert.equal(started.status, 201);
     await row("live-1").locator(".status").filter({ hasText: "COMPLETED" }).waitFor();
+  });
+
+  test("acts on several instances at once and reports each one's outcome", async () => {
+    await page.goto(base + "/");
+    for (const id of ["greet-1", "greet-2", "wait-2"]) {
+      await row(id).locator("input[data-select]").check();
+    }
+    await page.locator(".bulk").getByText("3 selected").waitFor();
+    await page.locator("button[data-bulk=purge]").click();
+    await page.locator("#dialog-ok").click();
+    const outcomes = page.locator("#bulk-results li");
+    await page.locator("#bulk-results").getByText("Purge: 2 done, 1 failed").waitFor();
+    const failed = await outcomes.filter({ hasText: "wait-2" }).innerText();
+    assert.match(failed, /has not finished/);
+    await until(async () => {
+      const shown = await rowIds();
+      return !shown.includes("greet-1") && !shown.includes("greet-2") && shown.includes("wait-2");
+    }, "greet-1 and greet-2 purged, wait-2 kept");
   });
 
   test("shows entities and their state; a signal changes it", async () => {

@@ -7,7 +7,9 @@
 use super::instances::existing;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody, QueryParams};
-use crate::json::{Accepted, Purged, RaiseEventRequest, ReasonRequest, RestartRequest, Status};
+use crate::json::{
+    Accepted, Purged, RaiseEventRequest, ReasonRequest, RestartRequest, Status, TerminateRequest,
+};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,16 +24,19 @@ fn accepted(instance_id: String) -> Answer {
     Ok((StatusCode::ACCEPTED, Json(Accepted { instance_id })))
 }
 
+/// Whether an instance in this state has finished (completed, failed, terminated).
+fn finished(state: &dt_proto::OrchestrationState) -> bool {
+    RuntimeStatus::from_wire_i32(state.orchestration_status).is_some_and(|s| s.is_terminal())
+}
+
 /// 404 if unknown, 409 if it has finished: what actions on running instances require.
 async fn live(store: &dyn Store, id: &str, action: &str) -> ApiResult<()> {
-    let state = existing(store, id).await?;
-    let status = RuntimeStatus::from_wire_i32(state.orchestration_status);
-    if let Some(status) = status.filter(|s| s.is_terminal()) {
-        let name = serde_json::to_value(Status::from(status)).unwrap_or_default();
+    let state = existing(store, id, false).await?;
+    if finished(&state) {
+        let status = Status::of(&state).map_or("finished", Status::name);
         return Err(ApiError::conflict(format!(
-            "cannot {action} instance '{}': it is {} already",
-            clip(id),
-            name.as_str().unwrap_or("finished")
+            "cannot {action} instance '{}': it is {status} already",
+            clip(id)
         )));
     }
     Ok(())
@@ -56,14 +61,14 @@ pub(crate) async fn raise_event(
 
 /// Terminates a running instance (with `recursive`, its sub-orchestrations too).
 #[utoipa::path(post, path = "/api/v1/instances/{id}/terminate", tag = "actions",
-    params(("id" = String, Path, description = "Instance id")), request_body = ReasonRequest,
+    params(("id" = String, Path, description = "Instance id")), request_body = TerminateRequest,
     responses((status = 202, body = Accepted), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 415, body = ErrorBody)))]
 pub(crate) async fn terminate(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<ReasonRequest>,
+    JsonBody(body): JsonBody<TerminateRequest>,
 ) -> Answer {
     live(state.store.as_ref(), &id, "terminate").await?;
     let reason = body
@@ -163,10 +168,8 @@ pub(crate) async fn purge_instance(
     Path(id): Path<String>,
     QueryParams(params): QueryParams<PurgeParams>,
 ) -> ApiResult<Json<Purged>> {
-    let current = existing(state.store.as_ref(), &id).await?;
-    let finished =
-        RuntimeStatus::from_wire_i32(current.orchestration_status).is_some_and(|s| s.is_terminal());
-    if !finished {
+    let current = existing(state.store.as_ref(), &id, false).await?;
+    if !finished(&current) {
         return Err(ApiError::conflict(format!(
             "instance '{}' has not finished; terminate it before purging",
             clip(&id)

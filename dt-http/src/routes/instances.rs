@@ -170,12 +170,13 @@ pub(crate) async fn list_instances(
     }
 }
 
-/// Reads an instance with its payloads; 404 if unknown.
+/// Reads an instance (with its payloads if asked); 404 if unknown.
 pub(crate) async fn existing(
     store: &dyn Store,
     id: &str,
+    payloads: bool,
 ) -> ApiResult<dt_proto::OrchestrationState> {
-    store.get_instance(id, true).await?.ok_or_else(|| {
+    store.get_instance(id, payloads).await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "no orchestration instance with id '{}'",
             dt_store::clip(id)
@@ -191,7 +192,9 @@ pub(crate) async fn get_instance(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Instance>> {
-    Ok(Json(existing(state.store.as_ref(), &id).await?.into()))
+    Ok(Json(
+        existing(state.store.as_ref(), &id, true).await?.into(),
+    ))
 }
 
 /// The committed history of the instance's current execution.

@@ -57,20 +57,6 @@ pub(crate) struct WorkItems {
     lost_on_expiry: BTreeMap<&'static str, u64>,
 }
 
-/// The JSON name of a status (`RUNNING`).
-pub(crate) fn status_name(status: dt_core::RuntimeStatus) -> &'static str {
-    match Status::from(status) {
-        Status::Pending => "PENDING",
-        Status::Running => "RUNNING",
-        Status::Suspended => "SUSPENDED",
-        Status::Completed => "COMPLETED",
-        Status::Failed => "FAILED",
-        Status::Terminated => "TERMINATED",
-        Status::Canceled => "CANCELED",
-        Status::ContinuedAsNew => "CONTINUED_AS_NEW",
-    }
-}
-
 fn by_kind(counts: PerKind) -> BTreeMap<&'static str, u64> {
     WorkKind::ALL
         .into_iter()
@@ -87,7 +73,7 @@ pub(crate) async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats
     Ok(Json(Stats {
         instances: STATUSES
             .into_iter()
-            .map(|st| (status_name(st), s.count(st)))
+            .map(|st| (Status::from(st).name(), s.count(st)))
             .collect(),
         total: s.total(),
         workers: s.workers,
