@@ -113,9 +113,87 @@ where
                     .headers()
                     .get("grpc-status")
                     .map_or(Code::Ok, |v| Code::from_bytes(v.as_bytes()));
-                (observer.0)(&method, code_name(code), start.elapsed());
+                // Every method we serve is implemented: an unknown path gets UNIMPLEMENTED, and
+                // is counted under one name so clients cannot grow the metrics without bound.
+                let method = if code == Code::Unimplemented {
+                    "unknown"
+                } else {
+                    &method
+                };
+                (observer.0)(method, code_name(code), start.elapsed());
             }
             response
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tower::Layer;
+    use tower::Service;
+
+    /// Answers every request with the given grpc-status in the head (none: success).
+    #[derive(Clone)]
+    struct Answer(Option<&'static str>);
+
+    impl Service<http::Request<()>> for Answer {
+        type Response = http::Response<()>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            let mut response = http::Response::new(());
+            if let Some(code) = self.0 {
+                response
+                    .headers_mut()
+                    .insert("grpc-status", http::HeaderValue::from_static(code));
+            }
+            std::future::ready(Ok(response))
+        }
+    }
+
+    #[tokio::test]
+    async fn each_call_is_told_with_a_bounded_method_name() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let observer = RpcObserver::new(move |method, code, _| {
+            if let Ok(mut seen) = record.lock() {
+                seen.push((method.to_owned(), code));
+            }
+        });
+        let rows = [
+            (
+                "/TaskHubSidecarService/StartInstance",
+                None,
+                "StartInstance",
+                "OK",
+            ),
+            (
+                "/TaskHubSidecarService/GetInstance",
+                Some("5"),
+                "GetInstance",
+                "NOT_FOUND",
+            ),
+            ("/Made/Up", Some("12"), "unknown", "UNIMPLEMENTED"),
+        ];
+        for (path, status, _, _) in rows {
+            let mut service = ObserveLayer(Some(observer.clone())).layer(Answer(status));
+            let request = http::Request::builder().uri(path).body(());
+            let Ok(request) = request else {
+                panic!("bad request {path}");
+            };
+            let _ = service.call(request).await;
+        }
+        let expected: Vec<(String, &str)> = rows
+            .iter()
+            .map(|(_, _, method, code)| ((*method).to_owned(), *code))
+            .collect();
+        assert_eq!(*seen.lock().unwrap_or_else(|p| p.into_inner()), expected);
     }
 }
