@@ -191,8 +191,18 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
     };
     let http_options = dt_http::HttpOptions {
         read_only: args.read_only,
+        allowed_hosts: if is_loopback(&args.host) {
+            dt_http::HttpOptions::loopback_hosts()
+        } else {
+            Vec::new()
+        },
     };
     serve_with_dashboard(listeners, http_listeners, memory, options, http_options, shutdown).await
+}
+
+/// Whether `host` names only this machine, so the HTTP side may refuse other Host names.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Binds the HTTP port as the options say: `None` without HTTP. An explicit port that cannot

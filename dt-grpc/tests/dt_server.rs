@@ -139,12 +139,12 @@ async fn spawn_with_http(args: &[&str]) -> Result<(Child, u16, u16), Error> {
     Ok((child, grpc, http))
 }
 
-/// One HTTP/1.1 GET on a fresh connection: the status line and, unless `head_only`, the body.
-async fn http_get(port: u16, path: &str) -> Result<String, Error> {
+/// One HTTP/1.1 GET on a fresh connection, addressed to `host`: the whole answer.
+async fn http_get(port: u16, host: &str, path: &str) -> Result<String, Error> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     tcp.write_all(
-        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n").as_bytes(),
     )
     .await?;
     let mut answer = String::new();
@@ -158,9 +158,12 @@ async fn port_zero_serves_the_dashboard_health_and_reflection_and_stops_with_a_f
     let (child, grpc, http) = spawn_with_http(&["--port", "0"]).await?;
     assert_ne!(http, 0);
     assert_ne!(http, grpc);
-    let health = http_get(http, "/healthz").await?;
+    let health = http_get(http, "localhost", "/healthz").await?;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    let page = http_get(http, "/").await?;
+    // On loopback, a page whose domain was rebound to 127.0.0.1 is refused.
+    let rebound = http_get(http, "attacker.example", "/api/v1/instances").await?;
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    let page = http_get(http, &format!("127.0.0.1:{http}"), "/").await?;
     assert!(
         page.contains("<title>dt-server dashboard</title>"),
         "{page}"

@@ -30,7 +30,7 @@ pub(crate) struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// A stable name for the kind of error: `BAD_REQUEST`, `NOT_FOUND`, `CONFLICT`,
-    /// `UNSUPPORTED_MEDIA_TYPE`, `READ_ONLY`, `NOT_IMPLEMENTED`.
+    /// `UNSUPPORTED_MEDIA_TYPE`, `READ_ONLY`, `FORBIDDEN_HOST`, `NOT_IMPLEMENTED`.
     code: String,
     /// What a person can do about it.
     message: String,
@@ -54,6 +54,17 @@ impl ApiError {
             StatusCode::FORBIDDEN,
             "READ_ONLY",
             "the server runs with --read-only: state-changing calls are refused",
+        )
+    }
+
+    pub(crate) fn forbidden_host(host: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN_HOST",
+            format!(
+                "this server answers only requests addressed to it by its own name, not '{}'",
+                dt_store::clip(host)
+            ),
         )
     }
 

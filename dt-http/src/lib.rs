@@ -27,6 +27,19 @@ pub use metrics::Metrics;
 pub struct HttpOptions {
     /// Refuse every state-changing call (403) and hide the page's actions.
     pub read_only: bool,
+    /// Answer only requests whose `Host` names one of these (any port); empty accepts every
+    /// host. A server on loopback lists the loopback names, so a web page whose domain was
+    /// rebound to 127.0.0.1 (DNS rebinding) cannot reach the API as its own origin.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl HttpOptions {
+    /// The names a loopback server is reached by.
+    pub fn loopback_hosts() -> Vec<String> {
+        ["localhost", "127.0.0.1", "[::1]"]
+            .map(str::to_owned)
+            .to_vec()
+    }
 }
 
 /// The HTTP side of a server: build it over the store gRPC uses, give [`Dashboard::metrics`]

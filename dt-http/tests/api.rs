@@ -517,8 +517,51 @@ async fn live_feed_reports_changes() -> Result {
 }
 
 #[tokio::test]
+async fn only_the_servers_own_host_names_are_answered() -> Result {
+    let api = Api::with(dt_http::HttpOptions {
+        allowed_hosts: dt_http::HttpOptions::loopback_hosts(),
+        ..Default::default()
+    })
+    .await?;
+    let port = api
+        .backend
+        .http_address()
+        .and_then(|a| a.rsplit_once(':').map(|(_, p)| p.to_owned()))
+        .ok_or("no port")?;
+    for (host, expected) in [
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("LOCALHOST:{port}"), 200),
+        (format!("[::1]:{port}"), 200),
+        ("localhost".to_owned(), 200),
+        (format!("attacker.example:{port}"), 403),
+        ("attacker.example".to_owned(), 403),
+        (format!("localhost.attacker.example:{port}"), 403),
+    ] {
+        for path in ["/", "/api/v1/instances"] {
+            let response = api
+                .http
+                .get(api.url(path))
+                .header("host", &host)
+                .send()
+                .await?;
+            assert_eq!(
+                response.status().as_u16(),
+                expected,
+                "{path} with Host {host}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn read_only_refuses_changes() -> Result {
-    let api = Api::with(dt_http::HttpOptions { read_only: true }).await?;
+    let api = Api::with(dt_http::HttpOptions {
+        read_only: true,
+        ..Default::default()
+    })
+    .await?;
     let (status, body) = api.post("/api/v1/instances", json!({"name": "x"})).await?;
     assert_eq!((status, error_code(&body)), (403, "READ_ONLY"));
     let (status, _) = api.delete("/api/v1/instances/x").await?;

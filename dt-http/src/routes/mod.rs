@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::{AppState, assets, feed, openapi};
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -44,8 +44,33 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .merge(assets::router())
+        .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .layer(middleware::from_fn(assets::security_headers))
         .with_state(state)
+}
+
+/// Refuses a request whose `Host` is not one the server is known by (see
+/// `HttpOptions::allowed_hosts`).
+async fn check_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let allowed = &state.options.allowed_hosts;
+    if !allowed.is_empty() {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        // `name:port`, `[v6]:port`, or a bare name.
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                name
+            }
+            _ => host,
+        };
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+            return ApiError::forbidden_host(host).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// With `--read-only`, every call but a read is refused before it reaches a handler.
