@@ -573,6 +573,7 @@ function instanceView(id) {
   function historyTable(events) {
     const types = [...new Set(events.map((e) => e.type))].sort();
     const isFailure = (e) => /Failed$|executionTerminated/.test(e.type) || (e.type === "executionCompleted" && e.details.orchestrationStatus === "ORCHESTRATION_STATUS_FAILED");
+    const position = new Map(events.map((e, n) => [e, n + 1]));
     const shown = events.filter((e) => (!historyType || e.type === historyType) && (!failedOnly || isFailure(e)));
     const setHistory = (change) => {
       const p = new URLSearchParams(location.search);
@@ -582,13 +583,13 @@ function instanceView(id) {
     };
     // A long history renders its first rows only, until asked for all of them.
     const windowed = showAll ? shown : shown.slice(0, HISTORY_WINDOW);
-    const rows = windowed.map((e, i) => h("tr", { class: isFailure(e) ? "failed-event" : "" },
-      h("td", { class: "muted" }, String(events.indexOf(e) + 1)),
+    const rows = windowed.map((e) => h("tr", { class: isFailure(e) ? "failed-event" : "" },
+      h("td", { class: "muted" }, String(position.get(e))),
       h("td", { class: "mono" }, when(e.timestamp)),
       h("td", { class: "event-type" }, e.type),
       h("td", {}, e.eventId >= 0 ? String(e.eventId) : ""),
       h("td", {}, Object.keys(e.details).length
-        ? h("details", { open: i < 0 }, h("summary", {}, summary(e)), h("pre", {}, JSON.stringify(e.details, null, 2)))
+        ? h("details", {}, h("summary", {}, summary(e)), h("pre", {}, JSON.stringify(e.details, null, 2)))
         : "")));
     return h("div", {},
       h("div", { class: "filters" },
