@@ -197,12 +197,23 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
             Vec::new()
         },
     };
-    serve_with_dashboard(listeners, http_listeners, memory, options, http_options, shutdown).await
+    serve_with_dashboard(
+        listeners,
+        http_listeners,
+        memory,
+        options,
+        http_options,
+        shutdown,
+    )
+    .await
 }
 
 /// Whether `host` names only this machine, so the HTTP side may refuse other Host names.
 fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Binds the HTTP port as the options say: `None` without HTTP. An explicit port that cannot
