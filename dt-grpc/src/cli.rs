@@ -83,8 +83,8 @@ pub enum CliError {
     #[error(transparent)]
     Serve(#[from] crate::ServeError),
     /// The HTTP server failed while serving.
-    #[error("the HTTP server failed: {0}")]
-    Http(std::io::Error),
+    #[error(transparent)]
+    Http(#[from] dt_http::ServeError),
 }
 
 /// The default HTTP port, the Durable Task Scheduler emulator's dashboard port.
@@ -158,6 +158,13 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
     }
     dt_security::warn_if_open("gRPC", &addrs, &security.tokens);
     let http = bind_http(&args).await?;
+    if let Some((http_listeners, _)) = &http {
+        let http_addrs: Vec<_> = http_listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        dt_security::warn_if_open("HTTP", &http_addrs, &security.tokens);
+    }
     security.reload_on_sighup().map_err(CliError::Signal)?;
     let (memory, time_skipping) =
         crate::skipping::TimeSkipping::memory_store(args.store_config(), args.time_skipping);
@@ -175,9 +182,12 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
     out.write_all(lines.as_bytes()).map_err(CliError::Stdout)?;
     out.flush().map_err(CliError::Stdout)?;
     drop(out);
+    // One certificate, one token set and one set of limits for both ports.
+    let http_security = security.clone();
+    let limits = args.limits.limits();
     let options = crate::ServeOptions {
         security,
-        limits: args.limits.limits(),
+        limits: limits.clone(),
         time_skipping: Some(time_skipping),
         ..crate::ServeOptions::default()
     };
@@ -196,6 +206,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
         } else {
             Vec::new()
         },
+        security: http_security,
+        limits,
     };
     serve_with_dashboard(
         listeners,
@@ -283,6 +295,6 @@ async fn serve_with_dashboard(
         }
     };
     grpc?;
-    http.map_err(CliError::Http)?;
+    http?;
     Ok(())
 }

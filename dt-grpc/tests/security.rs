@@ -108,6 +108,11 @@ async fn an_open_address_without_a_token_gets_a_loud_warning() -> TestResult {
         .ok_or_else(|| format!("no warning in:\n{open}"))?;
     assert!(line.contains("WARN"), "not at warn level: {line}");
     assert!(line.contains("anyone who can reach it"), "{line}");
+    // The HTTP port (a free one beside `--port 0`) gets its own warning.
+    assert!(
+        open.contains("UNAUTHENTICATED HTTP PORT"),
+        "no HTTP warning in:\n{open}"
+    );
 
     let with_token = stderr_of_a_run("0.0.0.0", &[("DT_AUTH_TOKEN", "t0ken")]).await?;
     assert!(!with_token.contains(OPEN_WARNING), "{with_token}");
@@ -161,6 +166,41 @@ async fn tokens_are_checked_and_never_logged() -> TestResult {
         )?)
         .await?;
     assert!(!started.into_inner().instance_id.is_empty());
+
+    // Probes need no token; reflection (which lists the API) needs one like any other call.
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", server.port))?
+            .connect()
+            .await?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await?
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    let list = || tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut reflection = ServerReflectionClient::new(channel);
+    let refused = reflection
+        .server_reflection_info(tokio_stream::iter([list()]))
+        .await
+        .err()
+        .ok_or("reflection served without a token")?;
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    reflection
+        .server_reflection_info(with_token(
+            tokio_stream::iter([list()]),
+            "file-token-1f2e3d",
+        )?)
+        .await?;
 
     let log = server.stderr_text()?;
     assert!(

@@ -30,7 +30,8 @@ pub(crate) struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// A stable name for the kind of error: `BAD_REQUEST`, `NOT_FOUND`, `CONFLICT`,
-    /// `UNSUPPORTED_MEDIA_TYPE`, `READ_ONLY`, `FORBIDDEN_HOST`, `NOT_IMPLEMENTED`.
+    /// `UNSUPPORTED_MEDIA_TYPE`, `PAYLOAD_TOO_LARGE`, `UNAUTHENTICATED`, `READ_ONLY`,
+    /// `FORBIDDEN_HOST`, `NOT_IMPLEMENTED`.
     code: String,
     /// What a person can do about it.
     message: String,
@@ -65,6 +66,15 @@ impl ApiError {
                 "this server answers only requests addressed to it by its own name, not '{}'",
                 dt_store::clip(host)
             ),
+        )
+    }
+
+    /// A request without an accepted bearer token; the message never repeats what was sent.
+    pub(crate) fn unauthenticated(refusal: dt_security::Unauthenticated) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            refusal.to_string(),
         )
     }
 
@@ -105,6 +115,12 @@ impl From<JsonRejection> for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",
                 "send a JSON body with `content-type: application/json`",
+            ),
+            // Over the body limit (the server's --max-message-bytes).
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "the request body is larger than the server accepts (--max-message-bytes)",
             ),
             other => Self::bad_request(other.body_text()),
         }

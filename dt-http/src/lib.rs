@@ -1,11 +1,14 @@
 //! The admin HTTP API (`/api/v1`, described by `/api/v1/openapi.json`), the web dashboard
-//! (`/`), `/metrics` and `/healthz`, over an [`ObservedStore`].
+//! (`/`), `/metrics` and `/healthz`, over an [`ObservedStore`], served with the gRPC port's
+//! security: dt-security's TLS certificate, bearer tokens, limits and guarded listener.
 //!
 //! Every route calls the same [`Store`](dt_store::Store) methods as the gRPC service and keeps
 //! no rule of its own: store errors become HTTP statuses in one place (`error.rs`), payloads
 //! are converted in one place (`json.rs`), and the page's assets are compiled into the binary.
 
 mod assets;
+mod auth;
+mod conn;
 mod error;
 mod feed;
 mod json;
@@ -14,6 +17,8 @@ mod openapi;
 mod routes;
 
 use axum::Router;
+use conn::{ConnInfo, SecureListener};
+use dt_security::{Limits, Security};
 use dt_store::ObservedStore;
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +36,23 @@ pub struct HttpOptions {
     /// host. A server on loopback lists the loopback names, so a web page whose domain was
     /// rebound to 127.0.0.1 (DNS rebinding) cannot reach the API as its own origin.
     pub allowed_hosts: Vec<String>,
+    /// The TLS certificate and bearer tokens, the same the gRPC port uses (default: plaintext,
+    /// no authentication).
+    pub security: Security,
+    /// The connection cap, idle timeout and largest request body (`max_message_bytes`), the
+    /// same the gRPC port uses.
+    pub limits: Limits,
+}
+
+/// Why the HTTP server could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listeners failed.
+    #[error("HTTP server: {0}")]
+    Io(#[from] std::io::Error),
+    /// The TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] dt_security::TlsError),
 }
 
 impl HttpOptions {
@@ -85,50 +107,46 @@ impl Dashboard {
         routes::router(self.state.clone())
     }
 
-    /// Serves on `listeners` until `shutdown` resolves; live feeds end then, so open pages do
-    /// not hold the server up.
+    /// Serves on `listeners` until `shutdown` resolves, through dt-security's listener (the
+    /// connection cap, TLS with ALPN h2 and http/1.1, the idle timeout); live feeds end then,
+    /// so open pages do not hold the server up.
     pub async fn serve(
         self,
         listeners: Vec<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let router = self.router();
-        let mut tasks = tokio::task::JoinSet::new();
-        for listener in listeners {
-            let mut down = self.shutdown.subscribe();
-            let app = router.clone();
-            tasks.spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = down.wait_for(|d| *d).await;
-                    })
-                    .await
-            });
-        }
-        let serving = async {
-            let mut result = Ok(());
-            while let Some(done) = tasks.join_next().await {
-                match done {
-                    Ok(Err(err)) => result = Err(err),
-                    Err(join) if join.is_panic() => {
-                        result = Err(std::io::Error::other("an HTTP server task panicked"));
-                    }
-                    _ => {}
-                }
-                // Once one listener stops (shutdown, or an error), stop them all.
-                let _ = self.shutdown.send(true);
-            }
-            result
+    ) -> Result<(), ServeError> {
+        let Some(first) = listeners.first() else {
+            return Ok(());
         };
+        let local = first.local_addr()?;
+        let options = &self.state.options;
+        let tls = options
+            .security
+            .tls
+            .as_ref()
+            .map(|cert| cert.server_config(&[dt_security::ALPN_H2, dt_security::ALPN_HTTP1]))
+            .transpose()?;
+        let listener = SecureListener {
+            incoming: dt_security::accept(listeners, options.limits.accept_options(tls)),
+            local,
+        };
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<ConnInfo>();
         let mut stopped = self.shutdown.subscribe();
-        let watch_shutdown = async {
+        let trigger = self.shutdown.clone();
+        let graceful = async move {
             tokio::select! {
                 () = shutdown => {}
                 _ = stopped.wait_for(|d| *d) => {}
             }
-            let _ = self.shutdown.send(true);
+            // Ends the live feeds, so their connections can close.
+            let _ = trigger.send(true);
         };
-        let (result, ()) = tokio::join!(serving, watch_shutdown);
-        result
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .await;
+        let _ = self.shutdown.send(true);
+        Ok(served?)
     }
 }

@@ -43,7 +43,9 @@ pub struct TestBackendOptions {
     /// Also serve the dashboard and admin HTTP API on the loopback addresses at this port (0
     /// picks a free one); `None`, the default, serves no HTTP.
     pub http_port: Option<u16>,
-    /// HTTP options (read-only mode).
+    /// HTTP options (read-only mode, allowed hosts). Its `security` and `limits` are replaced
+    /// by `serve`'s, so both ports take the same certificate, tokens and limits, as in
+    /// `dt-server`.
     pub http: dt_http::HttpOptions,
 }
 
@@ -108,7 +110,12 @@ impl TestBackend {
         // gRPC and HTTP share one store wrapper, which feeds the dashboard's live view and
         // metrics.
         let observed = Arc::new(ObservedStore::new(memory));
-        let dashboard = dt_http::Dashboard::new(observed.clone(), options.http);
+        let http_options = dt_http::HttpOptions {
+            security: serve.security.clone(),
+            limits: serve.limits.clone(),
+            ..options.http
+        };
+        let dashboard = dt_http::Dashboard::new(observed.clone(), http_options);
         let metrics = dashboard.metrics().clone();
         let serve = dt_grpc::ServeOptions {
             rpc_observer: Some(dt_grpc::RpcObserver::new(move |method, code, elapsed| {
@@ -127,9 +134,11 @@ impl TestBackend {
         })
     }
 
-    /// `http://127.0.0.1:<port>` of the dashboard and admin API, if asked for.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS) of the dashboard and admin API, if
+    /// asked for.
     pub fn http_address(&self) -> Option<String> {
-        self.http.as_ref().map(|h| format!("http://{}", h.addr))
+        let scheme = if self.tls { "https" } else { "http" };
+        self.http.as_ref().map(|h| format!("{scheme}://{}", h.addr))
     }
 
     /// The backend's current time: virtual with time skipping on, real otherwise.

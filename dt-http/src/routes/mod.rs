@@ -11,9 +11,9 @@ pub(crate) use instances::*;
 pub(crate) use ops::*;
 
 use crate::error::ApiError;
-use crate::{AppState, assets, feed, openapi};
+use crate::{AppState, assets, auth, conn, feed, openapi};
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -38,14 +38,29 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/events", get(feed::events))
         .route("/openapi.json", get(openapi::document))
         .fallback(api_not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), refuse_writes));
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_writes))
+        .layer(DefaultBodyLimit::max(
+            state.options.limits.max_message_bytes,
+        ))
+        // Outside the write check: a caller without a token learns nothing else.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     Router::new()
         .nest("/api/v1", api)
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(metrics).layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_token,
+            )),
+        )
         .route("/healthz", get(healthz))
         .merge(assets::router())
         .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .layer(middleware::from_fn(assets::security_headers))
+        .layer(middleware::from_fn(conn::count_calls))
         .with_state(state)
 }
 

@@ -31,10 +31,18 @@ impl Api {
     }
 
     pub async fn with(http: dt_http::HttpOptions) -> Result<Self, BoxError> {
-        let backend = TestBackend::start(TestBackendOptions {
-            http_port: Some(0),
+        Self::with_options(TestBackendOptions {
             http,
             ..Default::default()
+        })
+        .await
+    }
+
+    /// A backend with `options`, serving HTTP on a free port.
+    pub async fn with_options(options: TestBackendOptions) -> Result<Self, BoxError> {
+        let backend = TestBackend::start(TestBackendOptions {
+            http_port: Some(0),
+            ..options
         })
         .await?;
         let base = backend.http_address().ok_or("no HTTP address")?;
