@@ -48,8 +48,49 @@ class ApiError extends Error {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The access token: a server started with tokens answers 401 without one. The token is kept in
+// sessionStorage (this tab only, gone when it closes) and sent on every API call and the live
+// feed as `authorization: Bearer <token>`; it never goes into a URL.
+
+const TOKEN_KEY = "dt-token";
+
+function authHeaders() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { authorization: "Bearer " + token } : {};
+}
+
+/** Shows the token field after a 401. */
+function needToken() {
+  const form = document.getElementById("token-form");
+  const first = form.hidden;
+  form.hidden = false;
+  banner(sessionStorage.getItem(TOKEN_KEY)
+    ? "The server refused the access token: enter another one above."
+    : "This server needs an access token: enter it above.");
+  document.getElementById("banner").dataset.kind = "token";
+  if (first) document.getElementById("token").focus();
+}
+
+function setupToken() {
+  const form = document.getElementById("token-form");
+  if (sessionStorage.getItem(TOKEN_KEY)) form.hidden = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = document.getElementById("token");
+    const token = input.value.trim();
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    input.value = "";
+    input.placeholder = token ? "token set (enter another)" : "bearer token";
+    banner("");
+    await load();
+  });
+  if (sessionStorage.getItem(TOKEN_KEY)) document.getElementById("token").placeholder = "token set (enter another)";
+}
+
 async function api(path, options = {}) {
-  const init = { method: options.method || "GET", headers: {} };
+  const init = { method: options.method || "GET", headers: authHeaders() };
   if (options.body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(options.body);
@@ -62,6 +103,7 @@ async function api(path, options = {}) {
   } catch (_) {
     json = null;
   }
+  if (response.status === 401) needToken();
   if (!response.ok) {
     const err = (json && json.error) || {};
     throw new ApiError(response.status, err.code || String(response.status), err.message || text || response.statusText);
@@ -777,6 +819,7 @@ async function drain() {
     if (change.any && !view.header) await refreshHeader();
     if (document.getElementById("banner").dataset.kind === "refresh") banner("");
   } catch (e) {
+    if (e.status === 401) return; // needToken() has said what to do
     banner("Could not refresh: " + e.message);
     document.getElementById("banner").dataset.kind = "refresh";
   } finally {
@@ -786,34 +829,82 @@ async function drain() {
   }
 }
 
+// The live feed is read with fetch rather than EventSource, which cannot send the token header.
 function connect() {
   disconnect();
   if (!app.auto) return;
+  const controller = new AbortController();
+  app.source = controller;
+  follow(controller.signal);
+}
+
+/** Reads the feed until aborted; while it is down, polls and retries every few seconds. */
+async function follow(signal) {
   const dot = document.getElementById("live-dot");
-  const source = new EventSource("/api/v1/events");
-  app.source = source;
-  source.addEventListener("open", () => {
-    dot.classList.add("on");
-    clearInterval(app.poller);
-    app.poller = null;
-    onChange({ any: true });
-  });
-  source.addEventListener("change", (event) => {
+  while (!signal.aborted) {
     try {
-      onChange(JSON.parse(event.data));
+      const response = await fetch("/api/v1/events", {
+        headers: { accept: "text/event-stream", ...authHeaders() }, cache: "no-store", signal });
+      if (response.status === 401) needToken();
+      if (response.ok && response.body) {
+        dot.classList.add("on");
+        clearInterval(app.poller);
+        app.poller = null;
+        onChange({ any: true });
+        await readEvents(response.body, signal);
+      }
     } catch (_) {
-      onChange({ any: true });
+      // A dropped connection, or the abort: decided below.
     }
-  });
-  source.addEventListener("error", () => {
+    if (signal.aborted) return;
     dot.classList.remove("on");
-    // EventSource reconnects by itself; meanwhile poll, so the view stays current.
+    // Meanwhile poll, so the view stays current.
     if (!app.poller) app.poller = setInterval(() => onChange({ any: true }), 5000);
-  });
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, 3000);
+      signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+    });
+  }
+}
+
+/** Parses a server-sent event stream (`event:` and `data:` lines, a blank line ends each). */
+async function readEvents(body, signal) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  signal.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
+  let buffer = "";
+  let event = "message";
+  let data = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl).replace(/\r$/, "");
+      buffer = buffer.slice(nl + 1);
+      if (line === "") {
+        if (event === "change" && data.length) {
+          try {
+            onChange(JSON.parse(data.join("\n")));
+          } catch (_) {
+            onChange({ any: true });
+          }
+        }
+        event = "message";
+        data = [];
+      } else if (!line.startsWith(":")) {
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "event") event = value;
+        else if (field === "data") data.push(value);
+      }
+    }
+  }
 }
 
 function disconnect() {
-  if (app.source) app.source.close();
+  if (app.source) app.source.abort();
   app.source = null;
   clearInterval(app.poller);
   app.poller = null;
@@ -832,17 +923,23 @@ async function main() {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) onChange({ any: true });
   });
+  setupToken();
+  await load();
+}
+
+/** Loads the server's settings and the view, and follows the live feed (again after a new token). */
+async function load() {
   try {
     const info = await api("/info");
     app.readOnly = info.readOnly;
-    if (info.readOnly) document.body.classList.add("read-only");
+    document.body.classList.toggle("read-only", info.readOnly);
   } catch (e) {
-    banner("The server does not answer: " + e.message);
+    if (e.status !== 401) banner("The server does not answer: " + e.message);
   }
   try {
     await render();
   } catch (e) {
-    banner("Could not load: " + e.message);
+    if (e.status !== 401) banner("Could not load: " + e.message);
   }
   connect();
 }

@@ -316,3 +316,61 @@ describe("dashboard", () => {
     assert.deepEqual(problems, []);
   });
 });
+
+describe("a server with an access token", () => {
+  const TOKEN = "browser-test-token";
+  let guarded;
+  let guardedBase;
+  let context;
+
+  before(async () => {
+    guarded = spawn(SERVER, ["--port", "0"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, DT_AUTH_TOKEN: TOKEN } });
+    const [, url] = await lineMatching(guarded, guarded.stdout, /dashboard on (http:\/\/\S+?)\/?$/, "the guarded server's dashboard line");
+    guardedBase = url.replace("//localhost:", "//127.0.0.1:");
+    const started = await fetch(guardedBase + "/api/v1/instances", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer " + TOKEN },
+      body: JSON.stringify({ name: "guarded", instanceId: "guarded-1" }),
+    });
+    assert.equal(started.status, 201);
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  });
+
+  after(async () => {
+    await context?.close();
+    guarded?.kill("SIGTERM");
+  });
+
+  test("refuses the API without the token", async () => {
+    const response = await fetch(guardedBase + "/api/v1/instances");
+    assert.equal(response.status, 401);
+    assert.equal(response.headers.get("www-authenticate"), "Bearer");
+  });
+
+  test("asks for the token; once entered, the list loads and follows the live feed", async () => {
+    const tab = await context.newPage();
+    tab.setDefaultTimeout(WAIT);
+    await tab.goto(guardedBase + "/");
+    await tab.locator("#banner").filter({ hasText: "needs an access token" }).waitFor();
+    await tab.locator("#token").fill("wrong-token");
+    await tab.locator("#token-use").click();
+    await tab.locator("#banner").filter({ hasText: "refused the access token" }).waitFor();
+    await tab.locator("#token").fill(TOKEN);
+    await tab.locator("#token-use").click();
+    await tab.locator("#instances tbody tr[data-id='guarded-1']").waitFor();
+    assert.equal(await tab.locator("#banner").isHidden(), true);
+    // The feed is read with the token too: an instance started now shows up live.
+    await tab.locator("#live-dot.on").waitFor();
+    const started = await fetch(guardedBase + "/api/v1/instances", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer " + TOKEN },
+      body: JSON.stringify({ name: "guarded", instanceId: "guarded-2" }),
+    });
+    assert.equal(started.status, 201);
+    await tab.locator("#instances tbody tr[data-id='guarded-2']").waitFor();
+    // The token stays in this tab's sessionStorage: a reload needs no new entry.
+    await tab.reload();
+    await tab.locator("#instances tbody tr[data-id='guarded-1']").waitFor();
+    await tab.close();
+  });
+});
