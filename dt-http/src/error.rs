@@ -96,9 +96,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unsupported(m) => {
                 Self::new(StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED", m)
             }
-            StoreError::Internal(m) => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", m)
-            }
+            StoreError::Internal(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", m),
             StoreError::Unavailable(m) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", m)
             }

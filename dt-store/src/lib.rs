@@ -12,8 +12,8 @@ mod observed;
 mod requests;
 mod scheduler;
 mod skipping;
-mod virtual_clock;
 mod stats;
+mod virtual_clock;
 
 pub use api::*;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -23,5 +23,5 @@ pub use observed::{Change, ObservedStore, WorkCounts};
 pub use requests::check_new_instance;
 pub use scheduler::run_scheduler;
 pub use skipping::{Blocker, BlockerKind, SkipView};
-pub use virtual_clock::VirtualClock;
 pub use stats::{PerKind, STATUSES, StoreStats, WorkKind};
+pub use virtual_clock::VirtualClock;

@@ -7,8 +7,8 @@
 use crate::api::*;
 use crate::skipping::SkipView;
 use crate::stats::{PerKind, StoreStats, WorkKind};
-use chrono::{DateTime, Utc};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dt_proto::work_item::Request;
 use dt_proto::*;
 use std::sync::Arc;
