@@ -6,9 +6,9 @@
 
 use crate::errors::Error;
 use crate::options::{self, BackendOptions};
-use crate::server::{self, RunningServer};
+use crate::server::{self, Http, RunningServer};
 use dt_grpc::skipping::TimeSkipping;
-use dt_store::Store;
+use dt_store::{ObservedStore, Store};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub(crate) struct Backend {
     options: BackendOptions,
     store: Arc<dyn Store>,
+    /// The wrapper the dashboard reads, when HTTP is asked for (the same as `store`).
+    observed: Option<Arc<ObservedStore>>,
     /// The store's time skipping (on or off), kept with it across stop and start.
     time: Arc<TimeSkipping>,
     state: Mutex<State>,
@@ -27,6 +29,8 @@ struct State {
     running: Option<RunningServer>,
     /// The port last bound, or the one asked for before the first start (0: any free one).
     port: u16,
+    /// The same for the dashboard (`None`: no HTTP).
+    http_port: Option<u16>,
 }
 
 impl Backend {
@@ -41,13 +45,15 @@ impl Backend {
     #[pyo3(signature = (**options))]
     fn new(options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let options = BackendOptions::from_python(options)?;
-        let (store, time) = options.store();
+        let (store, observed, time) = options.store();
         Ok(Self {
             store,
+            observed,
             time,
             state: Mutex::new(State {
                 running: None,
                 port: options.port,
+                http_port: options.http_port,
             }),
             options,
         })
@@ -62,8 +68,14 @@ impl Backend {
             }
             // The port bound first is kept, so clients keep their address across a restart.
             let serve = self.options.serve(&self.time);
-            let running = RunningServer::start(self.store.clone(), state.port, serve)?;
+            let http = self
+                .observed
+                .clone()
+                .zip(state.http_port)
+                .map(|(store, port)| Http { store, port });
+            let running = RunningServer::start(self.store.clone(), state.port, serve, http)?;
             state.port = running.port();
+            state.http_port = running.http_port().or(state.http_port);
             state.running = Some(running);
             Ok(state.port)
         })?;
@@ -169,6 +181,13 @@ impl Backend {
     #[getter]
     fn port(&self, py: Python<'_>) -> u16 {
         py.detach(|| self.state().port)
+    }
+
+    /// The dashboard's bound port (the last one after `stop()`), the configured one before
+    /// `start()`, or `None` without HTTP.
+    #[getter]
+    fn http_port(&self, py: Python<'_>) -> Option<u16> {
+        py.detach(|| self.state().http_port)
     }
 
     /// Whether a server is running.

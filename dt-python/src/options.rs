@@ -6,7 +6,7 @@ use crate::errors::Error;
 use dt_grpc::Security;
 use dt_grpc::skipping::TimeSkipping;
 use dt_security::{TlsCertificate, TlsFiles, TokenSet};
-use dt_store::{Store, StoreConfig};
+use dt_store::{ObservedStore, Store, StoreConfig};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use std::path::PathBuf;
@@ -25,6 +25,8 @@ pub(crate) struct BackendOptions {
     pub(crate) security: Security,
     /// Time skipping (README "Time skipping"); off unless asked for.
     pub(crate) time_skipping: bool,
+    /// Serve the dashboard and admin API on this port too (0: a free one); `None`: no HTTP.
+    pub(crate) http_port: Option<u16>,
 }
 
 impl BackendOptions {
@@ -63,6 +65,17 @@ impl BackendOptions {
                 )));
             }
         };
+        let http_port = kwargs
+            .take_optional("http_port")
+            .map(|value| {
+                let port = int_arg("http_port", &value)?;
+                u16::try_from(port).map_err(|_| {
+                    Error::InvalidValue(format!(
+                        "http_port must be between 0 and 65535, got {port}"
+                    ))
+                })
+            })
+            .transpose()?;
         kwargs.finish()?;
         Ok(Self {
             port,
@@ -72,17 +85,30 @@ impl BackendOptions {
                 tokens: Arc::new(tokens),
             },
             time_skipping,
+            http_port,
         })
     }
 
-    /// A new empty store with these options, and its time skipping (on or off).
-    pub(crate) fn store(&self) -> (Arc<dyn Store>, Arc<TimeSkipping>) {
+    /// A new empty store with these options, and its time skipping (on or off). With HTTP, the
+    /// store is wrapped once in the `ObservedStore` both ports serve (the dashboard's live view
+    /// and metrics), which is also returned for the dashboard.
+    pub(crate) fn store(
+        &self,
+    ) -> (
+        Arc<dyn Store>,
+        Option<Arc<ObservedStore>>,
+        Arc<TimeSkipping>,
+    ) {
         let config = StoreConfig {
             max_history_size: self.max_history_size,
             ..StoreConfig::default()
         };
         let (store, time) = TimeSkipping::memory_store(config, self.time_skipping);
-        (store, time)
+        if self.http_port.is_none() {
+            return (store, None, time);
+        }
+        let observed = Arc::new(ObservedStore::new(store));
+        (observed.clone(), Some(observed), time)
     }
 
     /// The server settings, with the backend's time skipping.

@@ -3,7 +3,7 @@
 //! `dt_testing::Server`'s, shared with the Rust test backend.
 
 use crate::errors::Error;
-use dt_store::Store;
+use dt_store::{ObservedStore, Store};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -13,8 +13,50 @@ use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
 
 /// A server bound to its port and serving until [`RunningServer::stop`] (or drop).
+/// The dashboard to serve beside gRPC: over the store wrapper both ports share, on a port.
+pub(crate) struct Http {
+    pub(crate) store: Arc<ObservedStore>,
+    pub(crate) port: u16,
+}
+
+/// The ports bound.
+struct Ports {
+    grpc: u16,
+    http: Option<u16>,
+}
+
+/// Starts gRPC, then HTTP if asked for; on an HTTP failure gRPC is stopped again.
+async fn serve_both(
+    store: Arc<dyn Store>,
+    port: u16,
+    serve: dt_grpc::ServeOptions,
+    http: Option<Http>,
+) -> Result<((dt_testing::Server, Option<dt_testing::HttpServer>), Ports), Error> {
+    let Some(http) = http else {
+        let server = dt_testing::Server::start(store, port, serve).await?;
+        let grpc = server.socket_addr().port();
+        return Ok(((server, None), Ports { grpc, http: None }));
+    };
+    let (dashboard, serve) =
+        dt_testing::with_dashboard(http.store, serve, dt_http::HttpOptions::default());
+    let server = dt_testing::Server::start(store, port, serve).await?;
+    let dashboard = match dt_testing::HttpServer::start(dashboard, http.port).await {
+        Ok(dashboard) => dashboard,
+        Err(error) => {
+            server.stop_within(Duration::ZERO).await;
+            return Err(error.into());
+        }
+    };
+    let ports = Ports {
+        grpc: server.socket_addr().port(),
+        http: Some(dashboard.socket_addr().port()),
+    };
+    Ok(((server, Some(dashboard)), ports))
+}
+
 pub(crate) struct RunningServer {
     port: u16,
+    http_port: Option<u16>,
     handle: Handle,
     stop: Option<oneshot::Sender<Duration>>,
     thread: Option<JoinHandle<()>>,
@@ -27,8 +69,9 @@ impl RunningServer {
         store: Arc<dyn Store>,
         port: u16,
         serve: dt_grpc::ServeOptions,
+        http: Option<Http>,
     ) -> Result<Self, Error> {
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(u16, Handle), Error>>(1);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(Ports, Handle), Error>>(1);
         let (stop_tx, stop_rx) = oneshot::channel::<Duration>();
         let thread = std::thread::Builder::new()
             .name("durabletask-rs server".to_owned())
@@ -41,25 +84,29 @@ impl RunningServer {
                     }
                 };
                 runtime.block_on(async move {
-                    let server = match dt_testing::Server::start(store, port, serve).await {
-                        Ok(server) => server,
+                    let (servers, ports) = match serve_both(store, port, serve, http).await {
+                        Ok(started) => started,
                         Err(error) => {
-                            let _ = ready_tx.send(Err(error.into()));
+                            let _ = ready_tx.send(Err(error));
                             return;
                         }
                     };
-                    let bound = server.socket_addr().port();
-                    let _ = ready_tx.send(Ok((bound, Handle::current())));
+                    let _ = ready_tx.send(Ok((ports, Handle::current())));
                     // A dropped sender (the backend is gone) stops the server too.
                     let grace = stop_rx.await.unwrap_or(Duration::ZERO);
+                    let (server, http) = servers;
+                    if let Some(http) = http {
+                        http.stop().await;
+                    }
                     server.stop_within(grace).await;
                 });
                 // Dropping the runtime here closes the connections still open.
             })
             .map_err(Error::Os)?;
         match ready_rx.recv() {
-            Ok(Ok((port, handle))) => Ok(Self {
-                port,
+            Ok(Ok((ports, handle))) => Ok(Self {
+                port: ports.grpc,
+                http_port: ports.http,
                 handle,
                 stop: Some(stop_tx),
                 thread: Some(thread),
@@ -78,6 +125,11 @@ impl RunningServer {
     /// The bound port.
     pub(crate) fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The dashboard's bound port, when HTTP is served.
+    pub(crate) fn http_port(&self) -> Option<u16> {
+        self.http_port
     }
 
     /// Runs a short future (a store call) to completion from the calling thread; the server's

@@ -110,19 +110,7 @@ impl TestBackend {
         // gRPC and HTTP share one store wrapper, which feeds the dashboard's live view and
         // metrics.
         let observed = Arc::new(ObservedStore::new(memory));
-        let http_options = dt_http::HttpOptions {
-            security: serve.security.clone(),
-            limits: serve.limits.clone(),
-            ..options.http
-        };
-        let dashboard = dt_http::Dashboard::new(observed.clone(), http_options);
-        let metrics = dashboard.metrics().clone();
-        let serve = dt_grpc::ServeOptions {
-            rpc_observer: Some(dt_grpc::RpcObserver::new(move |method, code, elapsed| {
-                metrics.record_rpc(method, code, elapsed)
-            })),
-            ..serve
-        };
+        let (dashboard, serve) = with_dashboard(observed.clone(), serve, options.http);
         let http = HttpServer::start(dashboard, http_port).await?;
         let server = Server::start(observed.clone(), options.port, serve).await?;
         Ok(Self {
@@ -188,16 +176,41 @@ impl TestBackend {
     }
 }
 
-/// The dashboard and admin API of a [`TestBackend`], on the loopback addresses. Dropping it
-/// drops the shutdown sender, which stops it.
-struct HttpServer {
+/// The dashboard over `store`, taking `serve`'s certificate, tokens and limits (both ports
+/// alike, as in `dt-server`), and `serve` with the dashboard's RPC metrics attached: how an
+/// in-process backend puts HTTP beside gRPC (here and in the Python package).
+pub fn with_dashboard(
+    store: Arc<ObservedStore>,
+    serve: dt_grpc::ServeOptions,
+    http: dt_http::HttpOptions,
+) -> (dt_http::Dashboard, dt_grpc::ServeOptions) {
+    let http_options = dt_http::HttpOptions {
+        security: serve.security.clone(),
+        limits: serve.limits.clone(),
+        ..http
+    };
+    let dashboard = dt_http::Dashboard::new(store, http_options);
+    let metrics = dashboard.metrics().clone();
+    let serve = dt_grpc::ServeOptions {
+        rpc_observer: Some(dt_grpc::RpcObserver::new(move |method, code, elapsed| {
+            metrics.record_rpc(method, code, elapsed)
+        })),
+        ..serve
+    };
+    (dashboard, serve)
+}
+
+/// The dashboard and admin API of an in-process backend, on the loopback addresses. Dropping
+/// it drops the shutdown sender, which stops it.
+pub struct HttpServer {
     addr: SocketAddr,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
 
 impl HttpServer {
-    async fn start(dashboard: dt_http::Dashboard, port: u16) -> Result<Self, TestBackendError> {
+    /// Binds `port` on the loopback addresses (0: a free one) and serves the dashboard there.
+    pub async fn start(dashboard: dt_http::Dashboard, port: u16) -> Result<Self, TestBackendError> {
         let listeners = dt_grpc::bind("localhost", port).await?;
         let addr = first_addr(&listeners, port)?;
         let (tx, rx) = oneshot::channel::<()>();
@@ -216,7 +229,13 @@ impl HttpServer {
         })
     }
 
-    async fn stop(self) {
+    /// The bound IPv4 socket address.
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving and waits until the server has stopped.
+    pub async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = self.task.await;
     }

@@ -17,6 +17,7 @@ class Backend:
         tls_cert: Union[str, os.PathLike[str], None] = None,
         tls_key: Union[str, os.PathLike[str], None] = None,
         time_skipping: Optional[bool] = None,
+        http_port: Optional[int] = None,
     ) -> None:
         """Checks the options (TypeError for a missing, unknown or non-int one, ValueError for
         a value out of range); starts nothing."""
@@ -42,6 +43,9 @@ class Backend:
     @property
     def port(self) -> int:
         """The bound port (the last one after stop()), or the configured one before start()."""
+    @property
+    def http_port(self) -> Optional[int]:
+        """The dashboard's port, like `port`; None without HTTP."""
     @property
     def running(self) -> bool:
         """Whether a server is running."""

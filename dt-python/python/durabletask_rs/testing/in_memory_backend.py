@@ -18,6 +18,8 @@ Differences a test may notice, all additions:
   the next timer while a client waits for an orchestration and nothing runs, with `now()`,
   `skip(timedelta)`, `time_skipping_locked()` and `time_skipping_status()`. See the README's
   "Time skipping".
+- `http_port=N` (keyword-only; 0 picks a free port): the dashboard and admin HTTP API beside
+  gRPC (`.http_port`, `.http_address`); None, the default, serves no HTTP.
 """
 
 import atexit
@@ -56,6 +58,7 @@ class InMemoryOrchestrationBackend:
         tls_cert: Optional[_Path] = None,
         tls_key: Optional[_Path] = None,
         time_skipping: Optional[bool] = None,
+        http_port: Optional[int] = None,
     ):
         """
         Creates a new in-memory backend; nothing listens until `start()`.
@@ -71,6 +74,10 @@ class InMemoryOrchestrationBackend:
             tls_cert: PEM file with the server certificate (and intermediates): the port then
                 speaks TLS only. Needs `tls_key`.
             tls_key: PEM file with the certificate's private key.
+            http_port: Also serve the dashboard and admin HTTP API (`/api/v1`, `/metrics`,
+                `/healthz`) on this port of the loopback addresses; 0 picks a free one (kept
+                across restarts, like `port`). None (the default) serves no HTTP. The HTTP
+                port takes the same token and certificate as the gRPC port.
             time_skipping: True for a virtual clock that skips ahead to the next timer while
                 a client waits for an orchestration and no work is queued or running; None
                 or False (the default) keeps real time.
@@ -82,6 +89,7 @@ class InMemoryOrchestrationBackend:
                 certificate or key cannot be used.
             OSError: a certificate or key file cannot be read (e.g. FileNotFoundError).
         """
+        self._tls = tls_cert is not None
         self._native = _native.Backend(
             max_history_size=max_history_size,
             port=port,
@@ -89,6 +97,7 @@ class InMemoryOrchestrationBackend:
             tls_cert=tls_cert,
             tls_key=tls_key,
             time_skipping=time_skipping,
+            http_port=http_port,
         )
         _live.add(self)
 
@@ -144,6 +153,20 @@ class InMemoryOrchestrationBackend:
     def address(self) -> str:
         """`"localhost:<port>"`, what `start()` returns."""
         return f"localhost:{self.port}"
+
+    @property
+    def http_port(self) -> Optional[int]:
+        """The dashboard's port, like `port` (None when no HTTP was asked for)."""
+        return self._native.http_port
+
+    @property
+    def http_address(self) -> Optional[str]:
+        """`"http://localhost:<http_port>"` (`https://` with TLS), or None without HTTP."""
+        port = self.http_port
+        if port is None:
+            return None
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://localhost:{port}"
 
     def now(self) -> datetime:
         """The backend's current time, an aware UTC datetime: virtual with time skipping on
@@ -211,6 +234,7 @@ def create_test_backend(
     tls_cert: Optional[_Path] = None,
     tls_key: Optional[_Path] = None,
     time_skipping: Optional[bool] = None,
+    http_port: Optional[int] = None,
 ) -> InMemoryOrchestrationBackend:
     """
     Factory function to create and start an in-memory backend for testing.
@@ -218,7 +242,8 @@ def create_test_backend(
     Args:
         port: Port to listen on for gRPC connections (default 50051; 0 picks a free port)
         max_history_size: Maximum number of history events per orchestration (default 10000)
-        auth_token, tls_cert, tls_key, time_skipping: as for `InMemoryOrchestrationBackend`
+        auth_token, tls_cert, tls_key, time_skipping, http_port: as for
+            `InMemoryOrchestrationBackend`
             (keyword only; `time_skipping=True` turns on time skipping)
 
     Returns:
@@ -244,6 +269,7 @@ def create_test_backend(
         tls_cert=tls_cert,
         tls_key=tls_key,
         time_skipping=time_skipping,
+        http_port=http_port,
     )
     backend.start()
     return backend
