@@ -623,6 +623,26 @@ async fn openapi_document_describes_every_route() -> Result {
         routes.len(),
         "an undocumented or unexpected operation"
     );
+    // The bearer token is declared (optional: a server without tokens takes calls without
+    // one), with the 401 on every call and the 413 on every call with a body.
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer",
+        "the bearer scheme"
+    );
+    assert_eq!(doc["security"], json!([{}, {"bearer": []}]));
+    for (path, method) in routes {
+        let responses = &doc["paths"][path][method]["responses"];
+        assert!(
+            responses["401"].is_object(),
+            "{method} {path} lacks its 401"
+        );
+        let has_body = doc["paths"][path][method]["requestBody"].is_object();
+        assert_eq!(
+            responses["413"].is_object(),
+            has_body,
+            "{method} {path}: a 413 exactly when it takes a body"
+        );
+    }
     let params: Vec<&str> = doc["paths"]["/api/v1/instances"]["get"]["parameters"]
         .as_array()
         .map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect())
