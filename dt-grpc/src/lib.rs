@@ -98,10 +98,10 @@ pub async fn serve(
             let _ = rx.wait_for(|down| *down).await;
         }
     }));
-    let service = SidecarService::new(store, options.ping_interval, down_rx)
+    let service = SidecarService::new(store, options.ping_interval, down_rx.clone())
         .with_max_wait(options.limits.max_wait)
         .with_time_skipping(time.clone());
-    let time_control = skipping::TimeControlService::new(time);
+    let time_control = skipping::TimeControlService::new(time, down_rx.clone());
     let result = transport::serve(
         listeners,
         service,

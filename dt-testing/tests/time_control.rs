@@ -1,5 +1,6 @@
 //! The TimeControl gRPC service through a tonic client: off means off (real time, skips and
-//! locks refused), on it skips and counts locks, and it obeys the bearer tokens like the rest.
+//! locks refused), on it skips and counts locks, a stream's hold ends with its client, and it
+//! obeys the bearer tokens like the rest.
 
 use dt_proto::testing::v1::time_control_client::TimeControlClient;
 use dt_proto::testing::v1::*;
@@ -117,5 +118,60 @@ async fn on_it_skips_counts_locks_and_checks_tokens() -> TestResult {
         status.skipped.is_some_and(|d| d.seconds >= 86_399),
         "{status:?}"
     );
+    Ok(())
+}
+
+/// Waits until the backend's holds on automatic skipping number `want`.
+async fn holds_become(backend: &TestBackend, want: u32) -> TestResult {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let holds = backend.time_skipping().status().await?.holds;
+        if holds == want {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("holds stayed at {holds}, expected {want}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stream_hold_ends_when_its_client_goes_away() -> TestResult {
+    let backend = TestBackend::start(TestBackendOptions {
+        time_skipping: true,
+        ..Default::default()
+    })
+    .await?;
+    let mut client = TimeControlClient::connect(backend.address()).await?;
+    let mut hold = client
+        .hold_time_skipping(HoldTimeSkippingRequest {})
+        .await?
+        .into_inner();
+    hold.message().await?.ok_or("the hold was not confirmed")?;
+    assert_eq!(backend.time_skipping().status().await?.holds, 1);
+    // A second, counted hold from the same client, released explicitly, leaves the stream's.
+    client
+        .lock_time_skipping(LockTimeSkippingRequest {})
+        .await?;
+    client
+        .unlock_time_skipping(UnlockTimeSkippingRequest {})
+        .await?;
+    assert_eq!(backend.time_skipping().status().await?.holds, 1);
+    drop(hold);
+    drop(client);
+    holds_become(&backend, 0).await
+}
+
+#[tokio::test]
+async fn a_stream_hold_is_refused_when_skipping_is_off() -> TestResult {
+    let backend = TestBackend::start(TestBackendOptions::default()).await?;
+    let mut client = TimeControlClient::connect(backend.address()).await?;
+    let refused = client
+        .hold_time_skipping(HoldTimeSkippingRequest {})
+        .await
+        .err()
+        .ok_or("a hold with time skipping off succeeded")?;
+    assert_eq!(refused.code(), Code::FailedPrecondition);
     Ok(())
 }

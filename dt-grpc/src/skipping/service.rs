@@ -6,16 +6,28 @@ use dt_core::to_timestamp;
 use dt_proto::testing::v1 as pb;
 use dt_proto::testing::v1::time_control_server::TimeControl;
 use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 /// The time-control service of one backend.
 #[derive(Clone, Debug)]
-pub struct TimeControlService(Arc<TimeSkipping>);
+pub struct TimeControlService(Arc<TimeSkipping>, watch::Receiver<bool>);
 
 impl TimeControlService {
-    /// The service over a backend's time skipping.
-    pub fn new(control: Arc<TimeSkipping>) -> Self {
-        Self(control)
+    /// The service over a backend's time skipping; `shutdown` turning true ends open holds.
+    pub fn new(control: Arc<TimeSkipping>, shutdown: watch::Receiver<bool>) -> Self {
+        Self(control, shutdown)
+    }
+}
+
+/// One hold taken by a `HoldTimeSkipping` stream, released when dropped.
+struct StreamHold(Arc<TimeSkipping>);
+
+impl Drop for StreamHold {
+    fn drop(&mut self) {
+        // An Unlock call may have released it already; nothing is left to do then.
+        let _ = self.0.unlock();
     }
 }
 
@@ -38,6 +50,30 @@ fn to_duration(d: chrono::Duration) -> prost_types::Duration {
 
 #[tonic::async_trait]
 impl TimeControl for TimeControlService {
+    type HoldTimeSkippingStream = ReceiverStream<Result<pb::HoldTimeSkippingResponse, Status>>;
+
+    async fn hold_time_skipping(
+        &self,
+        _: Request<pb::HoldTimeSkippingRequest>,
+    ) -> Result<Response<Self::HoldTimeSkippingStream>, Status> {
+        self.0.lock().map_err(to_status_of)?;
+        let hold = StreamHold(self.0.clone());
+        let (tx, rx) = mpsc::channel(1);
+        let mut shutdown = self.1.clone();
+        tokio::spawn(async move {
+            let _hold = hold;
+            if tx.send(Ok(pb::HoldTimeSkippingResponse {})).await.is_err() {
+                return;
+            }
+            // The receiver is the response stream: dropped when the call ends for any reason.
+            tokio::select! {
+                () = tx.closed() => {}
+                _ = shutdown.wait_for(|down| *down) => {}
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
     async fn get_current_time(
         &self,
         _: Request<pb::GetCurrentTimeRequest>,
