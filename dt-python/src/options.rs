@@ -44,10 +44,7 @@ impl BackendOptions {
                     "max_history_size must be at least 1, got {max_history_size}"
                 ))
             })?;
-        let port = int_arg("port", &kwargs.take("port")?)?;
-        let port = u16::try_from(port).map_err(|_| {
-            Error::InvalidValue(format!("port must be between 0 and 65535, got {port}"))
-        })?;
+        let port = port_arg("port", &kwargs.take("port")?)?;
         let tokens = tokens_arg(kwargs.take_optional("auth_token"))?;
         let tls = tls_arg(
             kwargs.take_optional("tls_cert"),
@@ -67,14 +64,7 @@ impl BackendOptions {
         };
         let http_port = kwargs
             .take_optional("http_port")
-            .map(|value| {
-                let port = int_arg("http_port", &value)?;
-                u16::try_from(port).map_err(|_| {
-                    Error::InvalidValue(format!(
-                        "http_port must be between 0 and 65535, got {port}"
-                    ))
-                })
-            })
+            .map(|value| port_arg("http_port", &value))
             .transpose()?;
         kwargs.finish()?;
         Ok(Self {
@@ -245,6 +235,13 @@ fn path_arg(name: &str, value: &Bound<'_, PyAny>) -> Result<PathBuf, Error> {
             type_name(value)
         ))
     })
+}
+
+/// A port argument: an `int` in 0..=65535 (0: a free one).
+fn port_arg(name: &str, value: &Bound<'_, PyAny>) -> Result<u16, Error> {
+    let port = int_arg(name, value)?;
+    u16::try_from(port)
+        .map_err(|_| Error::InvalidValue(format!("{name} must be between 0 and 65535, got {port}")))
 }
 
 /// An `int` argument (a `bool` is refused: `port=True` is a mistake, not port 1).

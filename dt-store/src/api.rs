@@ -133,8 +133,8 @@
 //! **Observation**
 //! - **O1** [`Store::stats`] counts instances by status as every change is made (a query of
 //!   the instances finds the same counts), work queued and leased per kind, connected workers,
-//!   and leases that ended without an answer (disconnect, expiry); it reads no instance one by
-//!   one.
+//!   and leases that ended without an answer (disconnect, expiry; counted since the store was
+//!   created, a reset included); it reads no instance one by one.
 
 use crate::error::StoreError;
 use crate::skipping::SkipView;

@@ -124,5 +124,10 @@ pub async fn stats_follow_changes(t: &Subject) -> Outcome {
         PerKind::default(),
         "queued work after a reset"
     );
+    ensure_eq!(
+        reset.lost_on_disconnect,
+        lost.lost_on_disconnect,
+        "leases lost before a reset stay counted (counters since the store was created)"
+    );
     Ok(())
 }

@@ -354,6 +354,7 @@ impl State {
             workers: std::mem::take(&mut self.workers),
             waiters: std::mem::take(&mut self.waiters),
             next_seq: self.next_seq,
+            tally: self.tally.after_reset(),
             ..Self::default()
         };
         *self = survivors;

@@ -25,6 +25,16 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// What a reset keeps: no instance is left to count, but leases lost before it stay
+    /// counted (they are counters "since the store was created", exported as such).
+    pub(crate) fn after_reset(&self) -> Self {
+        Self {
+            lost_on_disconnect: self.lost_on_disconnect,
+            lost_on_expiry: self.lost_on_expiry,
+            ..Self::default()
+        }
+    }
+
     fn slot(&mut self, status: RuntimeStatus) -> &mut u64 {
         match STATUSES.iter().position(|s| *s == status) {
             Some(i) => &mut self.by_status[i],
