@@ -25,5 +25,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .client_mod_attribute(".", "#[cfg(feature = \"grpc\")]")
         .server_mod_attribute(".", "#[cfg(feature = \"grpc\")]")
         .compile_fds(protox::compile([ours], ["."])?)?;
+    // The records durable stores keep; messages only.
+    let records = "store.proto";
+    println!("cargo:rerun-if-changed={records}");
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_fds(protox::compile([records], ["."])?)?;
     Ok(())
 }

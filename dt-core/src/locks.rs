@@ -31,13 +31,41 @@ pub struct Holder {
 }
 
 /// Lock state of every entity.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Locks {
     holders: HashMap<String, Holder>,
     waiting: VecDeque<LockRequest>,
+    /// Counts the changes to `holders` and `waiting`, so a durable store can tell whether
+    /// there is anything new to write without comparing the whole lock table.
+    changes: u64,
+}
+
+/// Equal when they hold and wait for the same; how they got there does not matter.
+impl PartialEq for Locks {
+    fn eq(&self, other: &Self) -> bool {
+        self.holders == other.holders && self.waiting == other.waiting
+    }
 }
 
 impl Locks {
+    /// Lock state read back from storage: holders by entity, and requests waiting, oldest
+    /// first.
+    pub fn restore(
+        holders: impl IntoIterator<Item = (String, Holder)>,
+        waiting: impl IntoIterator<Item = LockRequest>,
+    ) -> Self {
+        Self {
+            holders: holders.into_iter().collect(),
+            waiting: waiting.into_iter().collect(),
+            changes: 0,
+        }
+    }
+
+    /// A number that moves whenever the holders or the waiting requests change.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
     /// Who holds `entity`, if anyone.
     pub fn holder(&self, entity: &str) -> Option<&Holder> {
         self.holders.get(entity)
@@ -106,6 +134,8 @@ impl Locks {
     /// Grants waiting requests in order; a request is grantable when none of its entities is
     /// held or wanted by an earlier waiting request.
     fn grant_ready(&mut self) -> Vec<LockRequest> {
+        // Every change of holders or waiting requests ends here.
+        self.changes += 1;
         let mut granted = Vec::new();
         let mut reserved: HashSet<String> = HashSet::new();
         let mut still_waiting = VecDeque::with_capacity(self.waiting.len());

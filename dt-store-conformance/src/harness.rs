@@ -44,6 +44,11 @@ impl Fixture {
         }
     }
 
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
     /// Keeps `guard` alive until the store has been dropped.
     pub fn keeping(self, guard: impl Any + Send + Sync) -> Self {
         Self {

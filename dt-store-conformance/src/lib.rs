@@ -90,6 +90,7 @@ pub mod checks;
 mod events;
 mod harness;
 mod play;
+mod restart;
 
 /// What every check module uses.
 mod prelude {
@@ -115,6 +116,7 @@ pub use harness::{
     CHECK_TIMEOUT, Check, CheckFuture, ConformanceFailure, Fixture, ITEM_WAIT, Outcome, Subject,
     run_check, start_time, suite_config,
 };
+pub use restart::{Opener, RestartFuture, Restartable, run_restart_check};
 
 #[doc(hidden)]
 #[macro_export]

@@ -125,6 +125,17 @@
 //!   [`Store::run_due`], and the scheduler is told (T2). A clock that cannot be moved (the
 //!   system clock) is `FailedPrecondition`.
 //!
+//! **Durability** (stores that keep their state, such as `dt-store-sqlite`; proved by the
+//! restart checks, `dt_store_conformance::restart_tests!`)
+//! - **D1** What a call acknowledged survives a restart of the store: instances with their
+//!   status, payloads and current execution's history, events waiting for the next turn,
+//!   entities with their state and queued operations, entity locks, and timers, delayed
+//!   signals and activities not yet done.
+//! - **D2** Work leased when the store stopped is handed out again once it starts, under new
+//!   tokens; answers under tokens from before are ignored (T4).
+//! - **D3** A result that was acknowledged is not asked for again: an activity whose result
+//!   was committed is not handed out after a restart.
+//!
 //! **Reset**
 //! - **R1** [`Store::reset`] removes every instance, entity, queued item and lease; connected
 //!   workers stay connected, with every slot free; waits in progress keep waiting; the

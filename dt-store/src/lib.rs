@@ -7,6 +7,7 @@
 mod api;
 mod clock;
 mod error;
+pub mod journal;
 mod memory;
 mod observed;
 mod requests;

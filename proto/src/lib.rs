@@ -21,3 +21,12 @@ pub mod testing {
         include!(concat!(env!("OUT_DIR"), "/durabletask_rs.testing.v1.rs"));
     }
 }
+
+/// The records durable stores keep of the engine's state (package `durabletask_rs.store.v1`,
+/// file `store.proto`): never sent over the network.
+pub mod store {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/durabletask_rs.store.v1.rs"));
+    }
+}

@@ -7,6 +7,7 @@ mod instances;
 mod leases;
 mod queries;
 mod reset;
+pub mod restart;
 mod skipping;
 mod stats;
 mod time;

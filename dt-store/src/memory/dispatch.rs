@@ -396,6 +396,7 @@ impl State {
             task.execution.clone(),
             task.task_id,
         ));
+        self.dirty.activity_done(&task);
         let event = task.result_event(response.result, response.failure_details, now);
         let id = task.instance.as_str();
         if let Some(instance) = self.instance_mut(id) {

@@ -20,6 +20,7 @@ use dt_proto::*;
 
 impl State {
     pub(crate) fn entity_mut_or_create(&mut self, id: &str, now: DateTime<Utc>) -> &mut Entity {
+        self.dirty.entity(id);
         self.entities
             .entry(id.to_owned())
             .or_insert_with(|| Entity::new(id, now))
@@ -27,6 +28,7 @@ impl State {
 
     /// Queues the entity for dispatch if it has a batch it may run now.
     pub(crate) fn touch_entity(&mut self, id: &str) {
+        self.dirty.entity(id);
         let holder = self.locks.holder(id).map(|h| &h.instance);
         let dispatchable = self
             .entities
@@ -214,7 +216,7 @@ impl State {
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in empty {
-                self.entities.remove(&id);
+                self.remove_entity(&id);
                 removed += 1;
             }
         }
@@ -229,10 +231,16 @@ impl State {
             .get(id)
             .is_some_and(|e| e.in_flight.is_none() && e.queue.is_empty())
             && self.locks.holder(id).is_none();
-        if idle && self.entities.remove(id).is_some() {
+        if idle && self.remove_entity(id) {
             return 1;
         }
         0
+    }
+
+    /// Forgets an entity; returns whether there was one.
+    fn remove_entity(&mut self, id: &str) -> bool {
+        self.dirty.entity(id);
+        self.entities.remove(id).is_some()
     }
 
     pub(super) fn take_entity(&mut self, filters: &WorkFilters) -> Option<(Request, Leased)> {

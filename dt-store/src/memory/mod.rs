@@ -2,11 +2,16 @@
 //!
 //! A std mutex rather than tokio's because no lock is ever held across an `.await`: every
 //! method locks, changes state synchronously, unlocks, and only then waits on a `Notify`.
+//!
+//! With a [`Journal`] the same engine is durable: each call hands the journal its changes
+//! while it holds the lock (so they are written in the order they were made) and answers once
+//! they are written; reads wait until what they saw is written too.
 
 mod abandons;
 mod client;
 mod dispatch;
 mod entities;
+mod journaling;
 mod kind;
 mod leases;
 mod query;
@@ -19,6 +24,7 @@ mod timeline;
 use crate::api::*;
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
+use crate::journal::{Journal, Ticket};
 use crate::skipping::SkipView;
 use async_trait::async_trait;
 use dt_core::NewInstance;
@@ -38,6 +44,8 @@ pub struct MemoryStore {
     /// Woken (one permit) whenever the timeline gained an entry.
     schedule_changed: Notify,
     next_worker: AtomicU64,
+    /// Where changes are written, for a durable store.
+    journal: Option<Arc<dyn Journal>>,
 }
 
 impl MemoryStore {
@@ -54,7 +62,24 @@ impl MemoryStore {
             work_available: Notify::new(),
             schedule_changed: Notify::new(),
             next_worker: AtomicU64::new(1),
+            journal: None,
         }
+    }
+
+    /// A durable store: the state `journal` holds, read back now, and every change written to
+    /// it before it is acknowledged. Fails when the journal cannot be read.
+    pub fn durable(
+        config: StoreConfig,
+        clock: Arc<dyn Clock>,
+        journal: Arc<dyn Journal>,
+    ) -> StoreResult<Self> {
+        let mut state = State::new(config);
+        state.dirty = journaling::Dirty::on(state.locks.changes());
+        state.restore(journal.load()?, clock.now())?;
+        let mut store = Self::with_clock(StoreConfig::default(), clock);
+        store.state = Mutex::new(state);
+        store.journal = Some(journal);
+        Ok(store)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -65,8 +90,8 @@ impl MemoryStore {
 
     /// Leases the next item ready for the worker, if any; `NotFound` for a worker that is not
     /// connected.
-    fn fetch(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>> {
-        self.with_state(|s, now| {
+    async fn fetch(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>> {
+        self.commit(|s, now| {
             if !s.workers.contains_key(&worker) {
                 return Err(StoreError::NotFound(format!(
                     "worker {} is not connected",
@@ -75,21 +100,55 @@ impl MemoryStore {
             }
             Ok(s.try_fetch(worker, now))
         })
+        .await?
     }
 
-    /// Runs `f` on the state and then wakes whoever its changes concern.
-    fn with_state<T>(&self, f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T) -> T {
-        let (result, wake, schedule) = {
+    /// Runs `f` on the state, wakes whoever its changes concern, and answers once the changes
+    /// (and everything `f` saw) are durable.
+    async fn commit<T>(
+        &self,
+        f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T,
+    ) -> StoreResult<T> {
+        let (result, ticket) = self.with_state(f)?;
+        ticket.wait().await?;
+        Ok(result)
+    }
+
+    /// Answers once everything changed so far is durable.
+    async fn settle(&self) -> StoreResult<()> {
+        self.commit(|_, _| ()).await
+    }
+
+    /// Runs `f` on the state and then wakes whoever its changes concern; the ticket covers
+    /// the changes. A journal whose last write failed is read back first, so `f` never works
+    /// on changes the disk does not have.
+    fn with_state<T>(
+        &self,
+        f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T,
+    ) -> StoreResult<(T, Ticket)> {
+        let (result, ticket, wake, schedule) = {
             let mut state = self.lock();
             // Read under the lock, so calls see time in the order they commit, and a clock
             // skip (made under the lock) is seen by every call after it.
             let now = self.clock.now();
+            if let Some(journal) = &self.journal
+                && journal.needs_load()
+            {
+                tracing::warn!("a write to the store failed; reading the store back");
+                let snapshot = journal.load()?;
+                state.restore(snapshot, now)?;
+            }
             let result = f(&mut state, now);
+            let ticket = match (&self.journal, state.take_changes()) {
+                (None, _) => Ticket::ready(),
+                (Some(journal), Some(changes)) => journal.write(changes),
+                (Some(journal), None) => journal.settled(),
+            };
             let wake = state.take_wake();
             // Both flags are taken: `|` rather than `||`.
             let schedule =
                 state.timeline.take_earliest_changed() | state.leases.take_earliest_changed();
-            (result, wake, schedule)
+            (result, ticket, wake, schedule)
         };
         match wake {
             Wake::Nobody => {}
@@ -103,7 +162,7 @@ impl MemoryStore {
         if schedule {
             self.schedule_changed.notify_one();
         }
-        result
+        Ok((result, ticket))
     }
 }
 
@@ -132,7 +191,8 @@ impl Drop for WaiterGuard<'_> {
 #[async_trait]
 impl Store for MemoryStore {
     async fn create_instance(&self, request: CreateInstance) -> StoreResult<String> {
-        self.with_state(|s, now| s.create_instance(request, now))
+        self.commit(|s, now| s.create_instance(request, now))
+            .await?
     }
 
     async fn get_instance(
@@ -158,14 +218,22 @@ impl Store for MemoryStore {
             notify: None,
         };
         loop {
-            let notify = {
+            let seen = {
                 let mut state = self.lock();
-                if let Some(instance) = state.instance(id)
-                    && condition.holds(instance.status)
-                {
-                    return Ok(instance.to_state(include_payloads));
+                match state.instance(id) {
+                    Some(instance) if condition.holds(instance.status) => {
+                        Ok(instance.to_state(include_payloads))
+                    }
+                    _ => Err(state.waiters.entry(id.to_owned()).or_default().clone()),
                 }
-                state.waiters.entry(id.to_owned()).or_default().clone()
+            };
+            let notify = match seen {
+                Ok(found) => {
+                    // Only what is durable is reported.
+                    self.settle().await?;
+                    return Ok(found);
+                }
+                Err(notify) => notify,
             };
             guard.notify = Some(notify.clone());
             let notified = notify.notified();
@@ -184,7 +252,8 @@ impl Store for MemoryStore {
     }
 
     async fn raise_event(&self, id: &str, name: String, input: Option<String>) -> StoreResult<()> {
-        self.with_state(|s, now| s.raise_event(id, name, input, now))
+        self.commit(|s, now| s.raise_event(id, name, input, now))
+            .await?
     }
 
     async fn terminate_instance(
@@ -193,24 +262,25 @@ impl Store for MemoryStore {
         reason: Option<String>,
         recursive: bool,
     ) -> StoreResult<()> {
-        self.with_state(|s, now| s.terminate_instance(id, reason, recursive, now));
-        Ok(())
+        self.commit(|s, now| s.terminate_instance(id, reason, recursive, now))
+            .await
     }
 
     async fn suspend_instance(&self, id: &str, reason: Option<String>) -> StoreResult<()> {
-        self.with_state(|s, now| s.suspend(id, reason, now))
+        self.commit(|s, now| s.suspend(id, reason, now)).await?
     }
 
     async fn resume_instance(&self, id: &str, reason: Option<String>) -> StoreResult<()> {
-        self.with_state(|s, now| s.resume(id, reason, now))
+        self.commit(|s, now| s.resume(id, reason, now)).await?
     }
 
     async fn restart_instance(&self, id: &str, new_instance_id: bool) -> StoreResult<String> {
-        self.with_state(|s, now| s.restart(id, new_instance_id, now))
+        self.commit(|s, now| s.restart(id, new_instance_id, now))
+            .await?
     }
 
     async fn rewind_instance(&self, id: &str, reason: Option<String>) -> StoreResult<()> {
-        self.with_state(|s, now| s.rewind(id, reason, now))
+        self.commit(|s, now| s.rewind(id, reason, now)).await?
     }
 
     async fn terminate_now(
@@ -218,22 +288,23 @@ impl Store for MemoryStore {
         ids: Vec<String>,
         reason: Option<String>,
     ) -> StoreResult<Vec<String>> {
-        Ok(self.with_state(|s, now| s.terminate_now(ids, reason, now)))
+        self.commit(|s, now| s.terminate_now(ids, reason, now))
+            .await
     }
 
     async fn purge_instances(&self, target: PurgeTarget, recursive: bool) -> StoreResult<usize> {
-        Ok(self.with_state(|s, now| s.purge(target, recursive, now)))
+        self.commit(|s, now| s.purge(target, recursive, now)).await
     }
 
     async fn query_instances(&self, query: InstanceQuery) -> StoreResult<Page<OrchestrationState>> {
-        self.lock().query_instances(query)
+        self.commit(|s, _| s.query_instances(query)).await?
     }
 
     async fn list_instance_ids(
         &self,
         request: ListInstanceIdsRequest,
     ) -> StoreResult<Page<String>> {
-        self.lock().list_instance_ids(request)
+        self.commit(|s, _| s.list_instance_ids(request)).await?
     }
 
     async fn instance_history(
@@ -241,7 +312,8 @@ impl Store for MemoryStore {
         id: &str,
         execution_id: Option<&str>,
     ) -> StoreResult<Vec<HistoryEvent>> {
-        self.lock().instance_history(id, execution_id)
+        self.commit(|s, _| s.instance_history(id, execution_id))
+            .await?
     }
 
     async fn connect_worker(&self, options: WorkerOptions) -> StoreResult<WorkerId> {
@@ -251,8 +323,7 @@ impl Store for MemoryStore {
     }
 
     async fn disconnect_worker(&self, worker: WorkerId) -> StoreResult<()> {
-        self.with_state(|s, now| s.disconnect_worker(worker, now));
-        Ok(())
+        self.commit(|s, now| s.disconnect_worker(worker, now)).await
     }
 
     async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WorkItem> {
@@ -260,7 +331,7 @@ impl Store for MemoryStore {
             let notified = self.work_available.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(item) = self.fetch(worker)? {
+            if let Some(item) = self.fetch(worker).await? {
                 return Ok(item);
             }
             notified.await;
@@ -268,28 +339,29 @@ impl Store for MemoryStore {
     }
 
     async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>> {
-        self.fetch(worker)
+        self.fetch(worker).await
     }
 
     async fn complete_orchestration(&self, response: OrchestratorResponse) -> StoreResult<()> {
-        self.with_state(|s, now| s.complete_orchestration(response, now))
+        self.commit(|s, now| s.complete_orchestration(response, now))
+            .await?
     }
 
     async fn complete_activity(&self, response: ActivityResponse) -> StoreResult<()> {
-        self.with_state(|s, now| s.complete_activity(response, now))
+        self.commit(|s, now| s.complete_activity(response, now))
+            .await?
     }
 
     async fn complete_entity(&self, result: EntityBatchResult) -> StoreResult<()> {
-        self.with_state(|s, now| s.complete_entity(result, now))
+        self.commit(|s, now| s.complete_entity(result, now)).await?
     }
 
     async fn abandon_entity(&self, completion_token: &str) -> StoreResult<()> {
-        self.with_state(|s, now| s.abandon(completion_token, now));
-        Ok(())
+        self.commit(|s, now| s.abandon(completion_token, now)).await
     }
 
     async fn signal_entity(&self, request: SignalEntityRequest) -> StoreResult<()> {
-        self.with_state(|s, now| s.signal_entity(request, now))
+        self.commit(|s, now| s.signal_entity(request, now)).await?
     }
 
     async fn get_entity(
@@ -297,11 +369,11 @@ impl Store for MemoryStore {
         id: &str,
         include_state: bool,
     ) -> StoreResult<Option<EntityMetadata>> {
-        Ok(self.lock().get_entity(id, include_state))
+        self.commit(|s, _| s.get_entity(id, include_state)).await
     }
 
     async fn query_entities(&self, query: EntityQuery) -> StoreResult<Page<EntityMetadata>> {
-        self.lock().query_entities(query)
+        self.commit(|s, _| s.query_entities(query)).await?
     }
 
     async fn clean_entity_storage(
@@ -309,22 +381,20 @@ impl Store for MemoryStore {
         remove_empty: bool,
         release_orphaned_locks: bool,
     ) -> StoreResult<(usize, usize)> {
-        Ok(self
-            .with_state(|s, now| s.clean_entity_storage(remove_empty, release_orphaned_locks, now)))
+        self.commit(|s, now| s.clean_entity_storage(remove_empty, release_orphaned_locks, now))
+            .await
     }
 
     async fn abandon_orchestration(&self, completion_token: &str) -> StoreResult<()> {
-        self.with_state(|s, now| s.abandon(completion_token, now));
-        Ok(())
+        self.commit(|s, now| s.abandon(completion_token, now)).await
     }
 
     async fn abandon_activity(&self, completion_token: &str) -> StoreResult<()> {
-        self.with_state(|s, now| s.abandon(completion_token, now));
-        Ok(())
+        self.commit(|s, now| s.abandon(completion_token, now)).await
     }
 
     async fn run_due(&self) -> StoreResult<Option<Duration>> {
-        Ok(self.with_state(|s, now| s.run_due(now)))
+        self.commit(|s, now| s.run_due(now)).await
     }
 
     async fn schedule_changed(&self) {
@@ -337,7 +407,7 @@ impl Store for MemoryStore {
     }
 
     async fn advance_clock_to(&self, target: chrono::DateTime<chrono::Utc>) -> StoreResult<bool> {
-        self.with_state(|s, now| {
+        self.commit(|s, now| {
             let by = target - now;
             if by <= chrono::Duration::zero() {
                 return Ok(false);
@@ -350,11 +420,11 @@ impl Store for MemoryStore {
             s.clock_skipped(by);
             Ok(true)
         })
+        .await?
     }
 
     async fn reset(&self) -> StoreResult<()> {
-        self.with_state(|s, _| s.clear());
-        Ok(())
+        self.commit(|s, _| s.clear()).await
     }
 
     async fn stats(&self) -> StoreResult<crate::StoreStats> {

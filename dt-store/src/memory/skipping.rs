@@ -99,7 +99,7 @@ fn add_all<'a>(
 fn due_id(due: &Due) -> &str {
     match due {
         Due::Timer(timer) => timer.instance.as_str(),
-        Due::Instance(id) | Due::Entity(id) | Due::EntityOperation(id, _) => id,
+        Due::Instance(id) | Due::Entity(id) | Due::EntityOperation(id, ..) => id,
         Due::Activity(task) => task.instance.as_str(),
     }
 }

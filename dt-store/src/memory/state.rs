@@ -43,6 +43,8 @@ pub(crate) struct State {
     next_seq: u64,
     /// Counts behind `Store::stats`, kept as instances change.
     pub(crate) tally: super::stats::Tally,
+    /// What changed since a durable store last took the changes (off without one).
+    pub(crate) dirty: super::journaling::Dirty,
 }
 
 pub(crate) struct Entry {
@@ -50,6 +52,8 @@ pub(crate) struct Entry {
     pub(crate) instance: Instance,
     /// The status this instance is counted under in `State::tally` (none until first touched).
     pub(crate) counted: Option<dt_core::RuntimeStatus>,
+    /// What a durable store has recorded of this entry's history (none yet: all of it is new).
+    pub(crate) recorded: Option<super::journaling::Recorded>,
 }
 
 /// A connected worker: what it asked for. What it holds is in [`Leases`].
@@ -104,6 +108,16 @@ impl State {
         self.next_seq
     }
 
+    /// The last number handed out.
+    pub(crate) fn peek_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Numbers continue after `seq` (a restored store).
+    pub(crate) fn set_seq(&mut self, seq: u64) {
+        self.next_seq = self.next_seq.max(seq);
+    }
+
     pub(crate) fn instance(&self, id: &str) -> Option<&Instance> {
         self.instances.get(id).map(|e| &e.instance)
     }
@@ -115,6 +129,7 @@ impl State {
     /// Call after any change to an instance: wakes its waiters and queues it if it can be
     /// dispatched (or sets a wake-up for its scheduled start).
     pub(crate) fn touch(&mut self, id: &str, now: DateTime<Utc>) {
+        self.dirty.instance(id);
         self.recount(id);
         if let Some(notify) = self.waiters.get(id) {
             notify.notify_waiters();
@@ -166,6 +181,7 @@ impl State {
                 seq,
                 instance,
                 counted: None,
+                recorded: None,
             }),
         );
         self.touch(&id, now);
@@ -174,6 +190,7 @@ impl State {
 
     pub(crate) fn remove_instance(&mut self, id: &str, now: DateTime<Utc>) -> Option<Instance> {
         let entry = self.instances.remove(id)?;
+        self.dirty.instance(id);
         self.uncount(entry.counted);
         self.by_creation.remove(&entry.seq);
         self.end_execution(id, now);
@@ -208,8 +225,12 @@ impl State {
         let mut queue: VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
             match effect {
-                Effect::ScheduleActivity(task) => self.queues.push_activity(task),
+                Effect::ScheduleActivity(task) => {
+                    self.dirty.activity_added(&task);
+                    self.queues.push_activity(task);
+                }
                 Effect::CreateTimer(timer) => {
+                    self.dirty.timer_added(&timer);
                     let at = timer.due();
                     self.timeline.schedule(at, Due::Timer(timer));
                 }
@@ -233,8 +254,10 @@ impl State {
                 } => match not_before {
                     Some(at) if at > now => {
                         self.entity_mut_or_create(&target, now);
+                        let id = self.next_seq();
+                        self.dirty.signal_added(id, &target, at, &operation);
                         self.timeline
-                            .schedule(at, Due::EntityOperation(target, Box::new(operation)));
+                            .schedule(at, Due::EntityOperation(target, Box::new(operation), id));
                     }
                     _ => self.queue_entity_operation(&target, operation, now),
                 },
@@ -355,6 +378,7 @@ impl State {
             waiters: std::mem::take(&mut self.waiters),
             next_seq: self.next_seq,
             tally: self.tally.after_reset(),
+            dirty: self.dirty.after_clear(),
             ..Self::default()
         };
         *self = survivors;

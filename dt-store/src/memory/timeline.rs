@@ -17,8 +17,8 @@ pub(crate) enum Due {
     Activity(Box<ActivityTask>),
     /// An entity whose abandon back-off has passed.
     Entity(String),
-    /// A delayed signal whose time has come.
-    EntityOperation(String, Box<Operation>),
+    /// A delayed signal whose time has come, with the number it is recorded under.
+    EntityOperation(String, Box<Operation>, u64),
 }
 
 #[derive(Default)]
@@ -124,6 +124,7 @@ impl State {
         while let Some(due) = self.timeline.pop_due(now) {
             match due {
                 Due::Timer(timer) => {
+                    self.dirty.timer_done(&timer);
                     let id = timer.instance.as_str().to_owned();
                     if let Some(instance) = self.instance_mut(&id) {
                         instance.deliver_result(&timer.execution, timer.fired_event(now), now);
@@ -133,7 +134,8 @@ impl State {
                 Due::Instance(id) => self.touch(&id, now),
                 Due::Activity(task) => self.queue_activity(*task, false),
                 Due::Entity(id) => self.touch_entity(&id),
-                Due::EntityOperation(target, operation) => {
+                Due::EntityOperation(target, operation, recorded_as) => {
+                    self.dirty.signal_done(recorded_as);
                     self.queue_entity_operation(&target, *operation, now);
                 }
             }
