@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// A Durable Task sidecar (gRPC) server that keeps everything in memory.
+/// A Durable Task sidecar (gRPC) server: in memory, or durable on one SQLite file (--store).
 #[derive(Parser, Debug)]
 #[command(name = "dt-server", version, about)]
 pub struct Args {
@@ -56,6 +56,10 @@ pub struct Args {
     /// Limits on messages, streams, connections and waits.
     #[command(flatten)]
     pub limits: dt_security::LimitArgs,
+    /// Where state is kept: `memory` (lost when the server stops) or `sqlite://PATH` (one
+    /// file, created if missing; every change is on disk before it is acknowledged).
+    #[arg(long, env = "DT_STORE", default_value = "memory")]
+    pub store: crate::StoreSpec,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -85,6 +89,9 @@ pub enum CliError {
     /// The HTTP server failed while serving.
     #[error(transparent)]
     Http(#[from] dt_http::ServeError),
+    /// The store (`--store`) could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::OpenStoreError),
 }
 
 /// The default HTTP port, the Durable Task Scheduler emulator's dashboard port.
@@ -166,8 +173,12 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
         dt_security::warn_if_open("HTTP", &http_addrs, &security.tokens);
     }
     security.reload_on_sighup().map_err(CliError::Signal)?;
-    let (memory, time_skipping) =
-        crate::skipping::TimeSkipping::memory_store(args.store_config(), args.time_skipping);
+    let (memory, time_skipping) = crate::skipping::TimeSkipping::open_store(
+        &args.store,
+        args.store_config(),
+        args.time_skipping,
+    )?;
+    tracing::info!(store = %args.store, "store open");
     if args.time_skipping {
         tracing::info!("time skipping is on: the clock jumps ahead while clients wait");
     }

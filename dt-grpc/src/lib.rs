@@ -12,12 +12,14 @@ mod observe;
 mod service;
 pub mod skipping;
 mod status;
+mod store_spec;
 mod transport;
 
 pub use dt_security::{Limits, Security};
 pub use listen::{BindError, bind};
 pub use observe::RpcObserver;
 pub use service::SidecarService;
+pub use store_spec::{OpenStoreError, StoreSpec, StoreSpecError};
 
 use dt_proto::task_hub_sidecar_service_server::TaskHubSidecarService;
 use dt_store::Store;

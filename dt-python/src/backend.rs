@@ -45,7 +45,7 @@ impl Backend {
     #[pyo3(signature = (**options))]
     fn new(options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let options = BackendOptions::from_python(options)?;
-        let (store, observed, time) = options.store();
+        let (store, observed, time) = options.store()?;
         Ok(Self {
             store,
             observed,

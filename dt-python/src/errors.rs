@@ -38,6 +38,9 @@ pub(crate) enum Error {
     /// A time-skipping request was refused (off, an unbalanced unlock).
     #[error("{0}")]
     TimeSkipping(#[from] dt_grpc::skipping::TimeSkippingError),
+    /// The store (`store=`) could not be opened.
+    #[error(transparent)]
+    StoreOpen(#[from] dt_grpc::OpenStoreError),
     /// The server thread ended without saying why (it panicked).
     #[error("the server thread stopped unexpectedly")]
     ServerThreadLost,
@@ -53,6 +56,7 @@ impl From<dt_testing::TestBackendError> for Error {
                 };
                 Self::Bind { port, source }
             }
+            dt_testing::TestBackendError::Store(err) => Self::StoreOpen(err),
         }
     }
 }
@@ -83,9 +87,11 @@ impl From<Error> for PyErr {
             Error::TimeSkipping(dt_grpc::skipping::TimeSkippingError::InvalidArgument(_)) => {
                 PyValueError::new_err(message)
             }
-            Error::Store(_) | Error::Cli(_) | Error::ServerThreadLost | Error::TimeSkipping(_) => {
-                PyRuntimeError::new_err(message)
-            }
+            Error::Store(_)
+            | Error::StoreOpen(_)
+            | Error::Cli(_)
+            | Error::ServerThreadLost
+            | Error::TimeSkipping(_) => PyRuntimeError::new_err(message),
         }
     }
 }

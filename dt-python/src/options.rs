@@ -13,6 +13,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The store a backend serves, the observed wrapper the dashboard reads (with HTTP), and its
+/// time skipping.
+pub(crate) type OpenedStore = (
+    Arc<dyn Store>,
+    Option<Arc<ObservedStore>>,
+    Arc<TimeSkipping>,
+);
+
 /// What a backend was created with.
 #[derive(Clone, Debug)]
 pub(crate) struct BackendOptions {
@@ -27,6 +35,8 @@ pub(crate) struct BackendOptions {
     pub(crate) time_skipping: bool,
     /// Serve the dashboard and admin API on this port too (0: a free one); `None`: no HTTP.
     pub(crate) http_port: Option<u16>,
+    /// Where state is kept (`store="sqlite://PATH"`); memory unless asked.
+    pub(crate) storage: dt_grpc::StoreSpec,
 }
 
 impl BackendOptions {
@@ -66,6 +76,20 @@ impl BackendOptions {
             .take_optional("http_port")
             .map(|value| port_arg("http_port", &value))
             .transpose()?;
+        let storage = match kwargs.take_optional("store") {
+            None => dt_grpc::StoreSpec::Memory,
+            Some(value) if value.is_instance_of::<PyString>() => value
+                .extract::<String>()
+                .map_err(|_| Error::WrongType("store must be a str or None".to_owned()))?
+                .parse()
+                .map_err(|e: dt_grpc::StoreSpecError| Error::InvalidValue(e.to_string()))?,
+            Some(value) => {
+                return Err(Error::WrongType(format!(
+                    "store must be a str ('memory' or 'sqlite://PATH') or None, not {}",
+                    type_name(&value)
+                )));
+            }
+        };
         kwargs.finish()?;
         Ok(Self {
             port,
@@ -76,29 +100,24 @@ impl BackendOptions {
             },
             time_skipping,
             http_port,
+            storage,
         })
     }
 
     /// A new empty store with these options, and its time skipping (on or off). With HTTP, the
     /// store is wrapped once in the `ObservedStore` both ports serve (the dashboard's live view
     /// and metrics), which is also returned for the dashboard.
-    pub(crate) fn store(
-        &self,
-    ) -> (
-        Arc<dyn Store>,
-        Option<Arc<ObservedStore>>,
-        Arc<TimeSkipping>,
-    ) {
+    pub(crate) fn store(&self) -> Result<OpenedStore, Error> {
         let config = StoreConfig {
             max_history_size: self.max_history_size,
             ..StoreConfig::default()
         };
-        let (store, time) = TimeSkipping::memory_store(config, self.time_skipping);
+        let (store, time) = TimeSkipping::open_store(&self.storage, config, self.time_skipping)?;
         if self.http_port.is_none() {
-            return (store, None, time);
+            return Ok((store, None, time));
         }
         let observed = Arc::new(ObservedStore::new(store));
-        (observed.clone(), Some(observed), time)
+        Ok((observed.clone(), Some(observed), time))
     }
 
     /// The server settings, with the backend's time skipping.

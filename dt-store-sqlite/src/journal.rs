@@ -143,7 +143,11 @@ impl Writer {
             true
         } else if let Err(err) = self.transaction(batch) {
             tracing::error!(%err, "writing to the store failed; the changes were not kept");
-            let _ = self.conn.execute_batch("ROLLBACK");
+            if !self.conn.is_autocommit()
+                && let Err(err) = self.conn.execute_batch("ROLLBACK")
+            {
+                tracing::error!(%err, "rolling back the failed transaction failed");
+            }
             self.poisoned = true;
             true
         } else {

@@ -26,6 +26,9 @@ pub enum TestBackendError {
     /// The port could not be bound.
     #[error(transparent)]
     Bind(#[from] dt_grpc::BindError),
+    /// The store (`storage`) could not be opened.
+    #[error(transparent)]
+    Store(#[from] dt_grpc::OpenStoreError),
 }
 
 /// Options for [`TestBackend::start`]; the default is an ephemeral port with default settings.
@@ -35,6 +38,9 @@ pub struct TestBackendOptions {
     pub port: u16,
     /// Store tunables (history limit, lease duration, abandon delay).
     pub store: StoreConfig,
+    /// Where state is kept (`dt-server --store`): in memory by default, or a SQLite file that
+    /// a later backend on the same path reads back.
+    pub storage: dt_grpc::StoreSpec,
     /// Server tunables: health-ping interval, security (TLS certificate, bearer tokens) and
     /// limits, as `dt-server` takes them.
     pub serve: dt_grpc::ServeOptions,
@@ -90,7 +96,8 @@ impl TestBackend {
     /// Binds first, then serves in a background task, so the address is known and reachable
     /// when this returns.
     pub async fn start(options: TestBackendOptions) -> Result<Self, TestBackendError> {
-        let (memory, time) = TimeSkipping::memory_store(options.store, options.time_skipping);
+        let (memory, time) =
+            TimeSkipping::open_store(&options.storage, options.store, options.time_skipping)?;
         let memory: Arc<dyn Store> = memory;
         let tls = options.serve.security.tls.is_some();
         let serve = dt_grpc::ServeOptions {

@@ -5,6 +5,8 @@ Configuration (environment):
 - DT_E2E_BACKEND=inprocess: use the durabletask_rs package (our server inside this pytest
   process, `durabletask_rs.testing.InMemoryOrchestrationBackend`) instead of the binary.
 - DT_E2E_BACKEND=reference: use the SDK's in-memory Python backend instead of dt-server.
+- DT_E2E_STORE=sqlite: each binary server keeps its state in a SQLite file of its own
+  (`--store sqlite://...`, removed when the server stops) instead of in memory.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ USING_REFERENCE = BACKEND in ("reference", "py", "python")
 USING_INPROCESS = BACKEND in ("inprocess", "in-process")
 # Only the binary takes dt-server command-line options (e.g. --entity-work-items).
 USING_BINARY = not (USING_REFERENCE or USING_INPROCESS)
+# The binary's store for servers whose test does not choose one.
+STORE = os.environ.get("DT_E2E_STORE", "memory").strip().lower()
 
 # Generous waits so a slow CI machine does not flake; a passing test never waits this long.
 WAIT = 30.0
@@ -68,6 +72,8 @@ class ServerHandle:
     stderr_path: Path | None = None
     _backend: Any = None
     _stdout_lines: list[str] = field(default_factory=list)
+    # A store directory the handle made (DT_E2E_STORE=sqlite), removed on stop.
+    _store_dir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def address(self) -> str:
@@ -91,6 +97,9 @@ class ServerHandle:
         if self.stderr_path is not None:
             self.stderr_path.unlink(missing_ok=True)
             self.stderr_path = None
+        if self._store_dir is not None:
+            self._store_dir.cleanup()
+            self._store_dir = None
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
@@ -141,6 +150,12 @@ def _start_binary(max_history_size: int | None, extra_args: Sequence[str]) -> Se
     if max_history_size is not None:
         args += ["--max-history-size", str(max_history_size)]
     args += list(extra_args)
+    store_dir = None
+    if STORE == "sqlite" and "--store" not in extra_args:
+        store_dir = tempfile.TemporaryDirectory(prefix="dt-store-")
+        args += ["--store", f"sqlite://{store_dir.name}/dt.db"]
+    elif STORE != "memory" and "--store" not in extra_args:
+        pytest.fail(f"DT_E2E_STORE={STORE!r}: use 'memory' or 'sqlite'", pytrace=False)
 
     stderr_file = tempfile.NamedTemporaryFile(prefix="dt-server-", suffix=".stderr", delete=False)
     stderr_path = Path(stderr_file.name)
@@ -148,7 +163,8 @@ def _start_binary(max_history_size: int | None, extra_args: Sequence[str]) -> Se
     stderr_file.close()  # the child keeps its own descriptor
 
     lines: queue.Queue[str | None] = queue.Queue()
-    handle = ServerHandle(port=0, kind="dt-server", process=proc, stderr_path=stderr_path)
+    handle = ServerHandle(port=0, kind="dt-server", process=proc, stderr_path=stderr_path,
+                          _store_dir=store_dir)
 
     def pump_stdout() -> None:
         # Keeps draining stdout for the whole server lifetime so the pipe never fills up.

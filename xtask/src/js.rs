@@ -1,6 +1,6 @@
 //! The JavaScript SDK smoke test: installs the pinned `@microsoft/durabletask-js` into
 //! `tests/js` (npm, once per lock-file change) and runs `tests/js/smoke.mjs` against a fresh
-//! `target/debug/dt-server`.
+//! `target/debug/dt-server`, in memory and then on a new SQLite file.
 
 use crate::bench::server::{Backend, Launcher};
 use crate::cmd;
@@ -19,14 +19,26 @@ pub(crate) fn run(root: &Path) -> Result<()> {
         floor: None,
         log_dir: crate::bench::server::log_dir(&target)?,
     };
-    let server = launcher.start(Backend::Ours, &[], "js-smoke")?;
-    cmd::run(
-        Command::new("node")
-            .arg("smoke.mjs")
-            .arg(format!("localhost:{}", server.port))
-            .current_dir(&dir),
-    )
-    .context("the JavaScript SDK smoke test failed (server log: target/xtask/bench/js-smoke.log)")
+    let db = launcher.log_dir.join("js-smoke.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let sqlite = vec!["--store".to_owned(), format!("sqlite://{}", db.display())];
+    for (name, args) in [("js-smoke", Vec::new()), ("js-smoke-sqlite", sqlite)] {
+        let server = launcher.start(Backend::Ours, &args, name)?;
+        cmd::run(
+            Command::new("node")
+                .arg("smoke.mjs")
+                .arg(format!("localhost:{}", server.port))
+                .current_dir(&dir),
+        )
+        .with_context(|| {
+            format!(
+                "the JavaScript SDK smoke test failed (server log: target/xtask/bench/{name}.log)"
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// `npm ci` in `dir` when its `package-lock.json` changed since the last install.

@@ -93,6 +93,10 @@ fn steps(root: &Path, args: &TestArgs, t: &mut Timings) -> Result<()> {
             "pytest tests/python (DT_SERVER_BIN=target/debug/dt-server)",
             || e2e::run(root, &python, &args.pytest_args, e2e::Mode::Binary),
         )?;
+        t.step(
+            "pytest tests/python (DT_E2E_STORE=sqlite: dt-server --store sqlite://...)",
+            || e2e::run(root, &python, &args.pytest_args, e2e::Mode::BinarySqlite),
+        )?;
         if !args.no_package {
             t.step(
                 "durabletask_rs: maturin build + pip install into .venv",

@@ -131,14 +131,30 @@ impl TimeSkipping {
     /// A memory store on a clock fit for the mode (a [`dt_store::VirtualClock`] when
     /// `enabled`, the system clock otherwise) with its controller.
     pub fn memory_store(config: StoreConfig, enabled: bool) -> (Arc<MemoryStore>, Arc<Self>) {
-        let clock: Arc<dyn Clock> = if enabled {
-            Arc::new(dt_store::VirtualClock::new())
-        } else {
-            Arc::new(SystemClock)
-        };
+        let clock = Self::clock(enabled);
         let store = Arc::new(MemoryStore::with_clock(config, clock.clone()));
         let control = Self::new(store.clone(), clock, enabled);
         (store, control)
+    }
+
+    /// The store `spec` names, on a clock fit for the mode, with its controller.
+    pub fn open_store(
+        spec: &crate::StoreSpec,
+        config: StoreConfig,
+        enabled: bool,
+    ) -> Result<(Arc<MemoryStore>, Arc<Self>), crate::OpenStoreError> {
+        let clock = Self::clock(enabled);
+        let store = spec.open(config, clock.clone())?;
+        let control = Self::new(store.clone(), clock, enabled);
+        Ok((store, control))
+    }
+
+    fn clock(enabled: bool) -> Arc<dyn Clock> {
+        if enabled {
+            Arc::new(dt_store::VirtualClock::new())
+        } else {
+            Arc::new(SystemClock)
+        }
     }
 
     /// Whether time skipping is on.

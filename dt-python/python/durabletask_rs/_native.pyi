@@ -18,6 +18,7 @@ class Backend:
         tls_key: Union[str, os.PathLike[str], None] = None,
         time_skipping: Optional[bool] = None,
         http_port: Optional[int] = None,
+        store: Optional[str] = None,
     ) -> None:
         """Checks the options (TypeError for a missing, unknown or non-int one, ValueError for
         a value out of range); starts nothing."""

@@ -114,11 +114,6 @@ impl MemoryStore {
         Ok(result)
     }
 
-    /// Answers once everything changed so far is durable.
-    async fn settle(&self) -> StoreResult<()> {
-        self.commit(|_, _| ()).await
-    }
-
     /// Runs `f` on the state and then wakes whoever its changes concern; the ticket covers
     /// the changes. A journal whose last write failed is read back first, so `f` never works
     /// on changes the disk does not have.
@@ -166,6 +161,14 @@ impl MemoryStore {
     }
 }
 
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("durable", &self.journal.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Removes an instance's waiter entry when the last waiter leaves, so ids that were only
 /// ever waited on do not accumulate.
 struct WaiterGuard<'a> {
@@ -200,10 +203,8 @@ impl Store for MemoryStore {
         id: &str,
         include_payloads: bool,
     ) -> StoreResult<Option<OrchestrationState>> {
-        Ok(self
-            .lock()
-            .instance(id)
-            .map(|i| i.to_state(include_payloads)))
+        self.commit(|s, _| s.instance(id).map(|i| i.to_state(include_payloads)))
+            .await
     }
 
     async fn wait_for_instance(
@@ -218,23 +219,23 @@ impl Store for MemoryStore {
             notify: None,
         };
         loop {
-            let seen = {
-                let mut state = self.lock();
-                match state.instance(id) {
-                    Some(instance) if condition.holds(instance.status) => {
-                        Ok(instance.to_state(include_payloads))
-                    }
-                    _ => Err(state.waiters.entry(id.to_owned()).or_default().clone()),
-                }
-            };
-            let notify = match seen {
-                Ok(found) => {
-                    // Only what is durable is reported.
-                    self.settle().await?;
-                    return Ok(found);
-                }
-                Err(notify) => notify,
-            };
+            // Read through `commit`, so only what is durable is reported.
+            let found = self
+                .commit(|s, _| {
+                    s.instance(id)
+                        .filter(|i| condition.holds(i.status))
+                        .map(|i| i.to_state(include_payloads))
+                })
+                .await?;
+            if let Some(found) = found {
+                return Ok(found);
+            }
+            let notify = self
+                .lock()
+                .waiters
+                .entry(id.to_owned())
+                .or_default()
+                .clone();
             guard.notify = Some(notify.clone());
             let notified = notify.notified();
             tokio::pin!(notified);

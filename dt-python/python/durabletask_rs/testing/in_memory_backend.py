@@ -20,6 +20,9 @@ Differences a test may notice, all additions:
   "Time skipping".
 - `http_port=N` (keyword-only; 0 picks a free port): the dashboard and admin HTTP API beside
   gRPC (`.http_port`, `.http_address`); None, the default, serves no HTTP.
+- `store="sqlite://PATH"` (keyword-only; None or "memory" keeps state in memory): state in
+  one SQLite file, every change on disk before it is acknowledged; a later backend on the same
+  path (after this one is gone) serves it again.
 """
 
 import atexit
@@ -59,6 +62,7 @@ class InMemoryOrchestrationBackend:
         tls_key: Optional[_Path] = None,
         time_skipping: Optional[bool] = None,
         http_port: Optional[int] = None,
+        store: Optional[str] = None,
     ):
         """
         Creates a new in-memory backend; nothing listens until `start()`.
@@ -81,12 +85,17 @@ class InMemoryOrchestrationBackend:
             time_skipping: True for a virtual clock that skips ahead to the next timer while
                 a client waits for an orchestration and no work is queued or running; None
                 or False (the default) keeps real time.
+            store: "sqlite://PATH" keeps state in that SQLite file (created if missing),
+                which the backend holds open until it is garbage-collected; None or
+                "memory" (the default) keeps it in memory.
 
         Raises:
             TypeError: an argument has the wrong type.
             ValueError: `max_history_size` is below 1, `port` is outside 0..65535, a token is
-                blank or holds whitespace, only one of `tls_cert`/`tls_key` is given, or the
-                certificate or key cannot be used.
+                blank or holds whitespace, only one of `tls_cert`/`tls_key` is given, the
+                certificate or key cannot be used, or `store` names no store.
+            RuntimeError: the store file cannot be used (in use by another server, not a
+                store, from a newer version, or cannot be created).
             OSError: a certificate or key file cannot be read (e.g. FileNotFoundError).
         """
         self._tls = tls_cert is not None
@@ -98,6 +107,7 @@ class InMemoryOrchestrationBackend:
             tls_key=tls_key,
             time_skipping=time_skipping,
             http_port=http_port,
+            store=store,
         )
         _live.add(self)
 
@@ -235,6 +245,7 @@ def create_test_backend(
     tls_key: Optional[_Path] = None,
     time_skipping: Optional[bool] = None,
     http_port: Optional[int] = None,
+    store: Optional[str] = None,
 ) -> InMemoryOrchestrationBackend:
     """
     Factory function to create and start an in-memory backend for testing.
@@ -242,7 +253,7 @@ def create_test_backend(
     Args:
         port: Port to listen on for gRPC connections (default 50051; 0 picks a free port)
         max_history_size: Maximum number of history events per orchestration (default 10000)
-        auth_token, tls_cert, tls_key, time_skipping, http_port: as for
+        auth_token, tls_cert, tls_key, time_skipping, http_port, store: as for
             `InMemoryOrchestrationBackend`
             (keyword only; `time_skipping=True` turns on time skipping)
 
@@ -270,6 +281,7 @@ def create_test_backend(
         tls_key=tls_key,
         time_skipping=time_skipping,
         http_port=http_port,
+        store=store,
     )
     backend.start()
     return backend
