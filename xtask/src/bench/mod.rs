@@ -85,6 +85,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
             rows.push(measure(&launcher, &bench, case, backend));
         }
     }
+    for case in plan::durable(size) {
+        rows.push(measure(&launcher, &bench, &case, Backend::OursSqlite));
+    }
     for case in plan::floor(size) {
         rows.push(measure(&launcher, &bench, &case, Backend::Floor));
     }
@@ -105,6 +108,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     out.push_str(&table::side_by_side(&rows, &keys));
+    out.push('\n');
+    out.push_str(&table::disk(&rows));
     if !args.no_scale {
         out.push('\n');
         out.push_str(&table::scale(&rows));
@@ -162,6 +167,9 @@ pub(crate) fn tiny(root: &Path) -> Result<()> {
     for case in plan::floor(Size::Tiny) {
         rows.push(measure(&launcher, &bench, &case, Backend::Floor));
     }
+    for case in plan::durable(Size::Tiny) {
+        rows.push(measure(&launcher, &bench, &case, Backend::OursSqlite));
+    }
     for r in &rows {
         let status = match &r.outcome {
             Some(o) if o.ok => format!("ok ({}/{})", o.completed, o.n),
@@ -177,13 +185,17 @@ pub(crate) fn tiny(root: &Path) -> Result<()> {
 /// Starts a fresh `backend` and runs one case on it; failures are kept in the row.
 fn measure(launcher: &Launcher, bench: &Path, case: &Case, backend: Backend) -> Row {
     let label = format!("{} [{}]", case.label, backend.name());
+    let log_name = format!("{}-{}", case.key, backend.name());
     let outcome = launcher
-        .start(
-            backend,
-            &case.server_args,
-            &format!("{}-{}", case.key, backend.name()),
-        )
+        .start(backend, &case.server_args, &log_name)
         .and_then(|server| driver::run(bench, &server, case, &label, false));
+    let disk_bytes = (backend == Backend::OursSqlite).then(|| {
+        server::store_files(&launcher.store_file(&log_name))
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum()
+    });
     let outcome = match outcome {
         Ok(o) => {
             for e in &o.error_samples {
@@ -201,6 +213,7 @@ fn measure(launcher: &Launcher, bench: &Path, case: &Case, backend: Backend) -> 
         label: case.label.clone(),
         backend,
         outcome,
+        disk_bytes,
     }
 }
 

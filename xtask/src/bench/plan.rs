@@ -83,6 +83,16 @@ pub(crate) fn side_by_side(size: Size) -> Vec<Case> {
     ]
 }
 
+/// The side-by-side workloads that also run on our server over SQLite (durable): hello open
+/// and closed, sequence open, timers.
+pub(crate) fn durable(size: Size) -> Vec<Case> {
+    const KEYS: [&str; 4] = ["hello-open", "hello-closed", "sequence-open", "timer-open"];
+    side_by_side(size)
+        .into_iter()
+        .filter(|c| KEYS.contains(&c.key.as_str()))
+        .collect()
+}
+
 /// The side-by-side workloads also run on the RPC floor (at the same size): the open-loop hello,
 /// whose server CPU per orchestration the tables compare with the floor's.
 pub(crate) fn floor(size: Size) -> Vec<Case> {

@@ -15,6 +15,8 @@ use std::time::Duration;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Backend {
     Ours,
+    /// Ours on a fresh SQLite file (`--store sqlite://...`): every acknowledgement durable.
+    OursSqlite,
     Reference,
     /// A stateless server with canned replies: what the RPCs alone cost.
     Floor,
@@ -24,6 +26,7 @@ impl Backend {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Backend::Ours => "ours",
+            Backend::OursSqlite => "ours-sqlite",
             Backend::Reference => "reference",
             Backend::Floor => "floor",
         }
@@ -34,7 +37,7 @@ impl Backend {
         match self {
             // It keeps no state to read results back from.
             Backend::Floor => &["--floor"],
-            Backend::Ours | Backend::Reference => &[],
+            Backend::Ours | Backend::OursSqlite | Backend::Reference => &[],
         }
     }
 }
@@ -78,6 +81,11 @@ impl Drop for Server {
 }
 
 impl Launcher {
+    /// The SQLite file of an `ours-sqlite` run.
+    pub(crate) fn store_file(&self, log_name: &str) -> PathBuf {
+        self.log_dir.join(format!("{log_name}.db"))
+    }
+
     /// Starts `backend` with `args` added to its command line and waits for its port.
     pub(crate) fn start(
         &self,
@@ -89,6 +97,16 @@ impl Launcher {
             Backend::Ours => {
                 let mut c = Command::new(&self.server);
                 c.args(["--port", "0"]);
+                c
+            }
+            Backend::OursSqlite => {
+                let db = self.store_file(log_name);
+                for file in store_files(&db) {
+                    let _ = std::fs::remove_file(file);
+                }
+                let mut c = Command::new(&self.server);
+                c.args(["--port", "0", "--store"])
+                    .arg(format!("sqlite://{}", db.display()));
                 c
             }
             Backend::Reference => {
@@ -196,4 +214,12 @@ pub(crate) fn log_dir(target: &Path) -> Result<PathBuf> {
     let dir = target.join("xtask").join("bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
+}
+
+/// A SQLite store's files: the database and its write-ahead log.
+pub(crate) fn store_files(db: &std::path::Path) -> [PathBuf; 2] {
+    [
+        db.to_owned(),
+        PathBuf::from(format!("{}-wal", db.display())),
+    ]
 }

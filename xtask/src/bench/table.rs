@@ -13,6 +13,8 @@ pub(crate) struct Row {
     pub(crate) label: String,
     pub(crate) backend: Backend,
     pub(crate) outcome: Option<Outcome>,
+    /// Bytes the store's files took at the end of the run (SQLite runs only).
+    pub(crate) disk_bytes: Option<u64>,
 }
 
 fn find<'a>(rows: &'a [Row], key: &str, backend: Backend) -> Option<&'a Outcome> {
@@ -103,16 +105,21 @@ pub(crate) fn side_by_side(rows: &[Row], keys: &[(String, String)]) -> String {
             );
         };
         let reference = find(rows, key, Backend::Reference);
+        let sqlite = find(rows, key, Backend::OursSqlite);
         line("ours", ours, true);
         line("reference", reference, false);
-        let mut ratios = vec![("ours/ref", reference)];
+        let mut ratios = vec![("ours/ref", ours, reference)];
+        if sqlite.is_some() {
+            line("ours, SQLite", sqlite, false);
+            ratios.push(("SQLite/ref", sqlite, reference));
+        }
         if floor_ran {
             let floor = find(rows, key, Backend::Floor);
             line("floor", floor, false);
-            ratios.push(("ours/floor", floor));
+            ratios.push(("ours/floor", ours, floor));
         }
-        for (name, other) in ratios {
-            let (a, b) = (metrics(ours), metrics(other));
+        for (name, mine, other) in ratios {
+            let (a, b) = (metrics(mine), metrics(other));
             let cells: Vec<String> = a.iter().zip(&b).map(|(x, y)| ratio(*x, *y)).collect();
             let _ = writeln!(t, "| | {name} | {} | | |", cells.join(" | "));
         }
@@ -320,5 +327,27 @@ pub(crate) fn targets(rows: &[Row]) -> String {
         waiters.map_or_else(String::new, |o| format!("{}/{} returned", o.completed, o.n)),
         waiters.map(|o| o.ok),
     );
+    t
+}
+
+/// The durable runs' disk use: bytes of the SQLite file and its log per completed instance.
+pub(crate) fn disk(rows: &[Row]) -> String {
+    let mut t = String::from(
+        "| workload (ours, SQLite) | completed | on disk | per completed instance |\n|---|---:|---:|---:|\n",
+    );
+    for r in rows.iter().filter(|r| r.backend == Backend::OursSqlite) {
+        let (Some(o), Some(bytes)) = (&r.outcome, r.disk_bytes) else {
+            continue;
+        };
+        let per = bytes as f64 / o.completed.max(1) as f64;
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} MB | {} KB |",
+            r.label,
+            o.completed,
+            num(bytes as f64 / 1_048_576.0),
+            num(per / 1024.0)
+        );
+    }
     t
 }
