@@ -2,6 +2,7 @@
 
 use crate::effect::{NewInstance, ParentLink};
 use crate::events::{self, EventKind};
+use crate::history::History;
 use crate::ids::{ExecutionId, InstanceId};
 use crate::status::RuntimeStatus;
 use crate::time::{from_timestamp, to_timestamp};
@@ -52,8 +53,8 @@ pub struct Instance {
     pub parent_trace_context: Option<Box<TraceContext>>,
     /// The worker's trace context, echoed back in every work item.
     pub trace_context: Option<Box<OrchestrationTraceContext>>,
-    /// Committed history of the current execution.
-    pub history: Vec<HistoryEvent>,
+    /// Committed history of the current execution (see [`History`] for its archived form).
+    pub history: History,
     /// Events waiting for the next work item, in arrival order.
     pub inbox: VecDeque<HistoryEvent>,
     /// The new events of the work item in flight, starting with its `orchestratorStarted`.
@@ -64,9 +65,6 @@ pub struct Instance {
     /// Dispatch even with an empty inbox: after a rewind the worker must replay the rewritten
     /// history once, though nothing new has happened.
     pub replay_requested: bool,
-    /// The history of a finished instance, packed (length-delimited wire encoding) to take a
-    /// fraction of the memory; `history` is then empty. See [`Instance::archive`].
-    pub archived_history: Option<Vec<u8>>,
 }
 
 /// An orchestration work item body, ready to send.
@@ -94,12 +92,11 @@ impl Instance {
             tags: spec.tags,
             parent_trace_context: spec.parent_trace_context.map(Box::new),
             trace_context: None,
-            history: Vec::new(),
+            history: History::new(),
             inbox: VecDeque::from([started]),
             in_flight: None,
             suspend_requested: false,
             replay_requested: false,
-            archived_history: None,
         }
     }
 
@@ -172,7 +169,7 @@ impl Instance {
         let request = OrchestratorRequest {
             instance_id: self.id.as_str().to_owned(),
             execution_id: Some(self.execution_id.as_str().to_owned()),
-            past_events: self.history.clone(),
+            past_events: self.history.to_vec(),
             new_events: new_events.clone(),
             orchestration_trace_context: self.trace_context.as_deref().cloned(),
             ..Default::default()
@@ -233,37 +230,19 @@ impl Instance {
     /// of a finished instance goes through [`Instance::full_history`] or
     /// [`Instance::restore_history`].
     pub fn archive(&mut self) {
-        if !self.is_terminal() || self.archived_history.is_some() {
-            return;
+        if self.is_terminal() {
+            self.history.archive();
         }
-        let size: usize = self
-            .history
-            .iter()
-            .map(|e| prost::Message::encoded_len(e) + 10)
-            .sum();
-        let mut packed = Vec::with_capacity(size);
-        for event in &self.history {
-            // Writing into a Vec cannot run out of space.
-            let _ = prost::Message::encode_length_delimited(event, &mut packed);
-        }
-        packed.shrink_to_fit();
-        self.archived_history = Some(packed);
-        self.history = Vec::new();
     }
 
     /// Unpacks an archived history (before a rewind changes it).
     pub fn restore_history(&mut self) {
-        if let Some(packed) = self.archived_history.take() {
-            self.history = unpack(&packed);
-        }
+        self.history.restore();
     }
 
     /// The committed history, whether live or archived.
     pub fn full_history(&self) -> std::borrow::Cow<'_, [HistoryEvent]> {
-        match &self.archived_history {
-            Some(packed) => std::borrow::Cow::Owned(unpack(packed)),
-            None => std::borrow::Cow::Borrowed(&self.history),
-        }
+        self.history.to_events()
     }
 
     /// The ids of the children this execution created, in creation order.
@@ -292,17 +271,4 @@ impl Instance {
             scheduled_start: None,
         }
     }
-}
-
-/// Decodes a packed history; the bytes were written by [`Instance::archive`], so decoding
-/// stops only at their end.
-fn unpack(mut packed: &[u8]) -> Vec<HistoryEvent> {
-    let mut events = Vec::new();
-    while !packed.is_empty() {
-        match <HistoryEvent as prost::Message>::decode_length_delimited(&mut packed) {
-            Ok(event) => events.push(event),
-            Err(_) => break,
-        }
-    }
-    events
 }

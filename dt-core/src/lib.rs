@@ -13,6 +13,7 @@ mod entity;
 mod error;
 pub mod events;
 mod filter;
+mod history;
 mod ids;
 mod instance;
 mod lifecycle;
@@ -29,6 +30,7 @@ pub use entity::{
 pub use error::CoreError;
 pub use events::EventKind;
 pub use filter::{NameFilter, WorkFilters, entity_name};
+pub use history::{EncodedEvents, History};
 pub use ids::{ExecutionId, InstanceId};
 pub use instance::{Dispatch, Instance};
 pub use lifecycle::{Delivery, TerminateOutcome};

@@ -391,7 +391,7 @@ impl Instance {
             _ => None,
         });
         self.execution_id = stamped.map_or_else(|| ctx.next_execution_id.clone(), ExecutionId::new);
-        self.history = new_history;
+        self.history.replace(new_history);
         self.status = RuntimeStatus::Running;
         self.output = None;
         self.failure = None;

@@ -354,7 +354,7 @@ impl Harness {
             &inbox[..],
             "newEvents = OS + the inbox, in order"
         );
-        prop_assert_eq!(&work.past_events, &past);
+        prop_assert_eq!(&work.past_events[..], past.events());
         let es_in_past = work.past_events.iter().any(|e| kind(e) == "ES");
         let es_next = work.new_events.get(1).is_some_and(|e| kind(e) == "ES");
         prop_assert!(

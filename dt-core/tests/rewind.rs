@@ -83,7 +83,7 @@ fn rewritten_history_replaces_the_old_one_and_is_replayed_once() -> TestResult {
     let new_history = rewritten(&work, "e2");
     let effects = inst.complete_turn(turn(vec![rewind_action(new_history.clone())])?, &ctx(3))?;
     assert!(effects.is_empty(), "{effects:?}");
-    assert_eq!(inst.history, new_history);
+    assert_eq!(inst.history.events(), new_history);
     assert_eq!(inst.execution_id, ExecutionId::new("e2"));
     assert_eq!(inst.status, RuntimeStatus::Running);
     let replay = dispatch(&mut inst, 4)?;
