@@ -2,7 +2,7 @@
 
 use crate::effect::{NewInstance, ParentLink};
 use crate::events::{self, EventKind};
-use crate::history::History;
+use crate::history::{EncodedEvents, History};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::status::RuntimeStatus;
 use crate::time::{from_timestamp, to_timestamp};
@@ -67,8 +67,25 @@ pub struct Instance {
     pub replay_requested: bool,
 }
 
-/// An orchestration work item body, ready to send.
-pub type Dispatch = OrchestratorRequest;
+/// An orchestration work item body, ready to send: the request without its past events, and
+/// the past events as the history's encoding, taken without copying or encoding them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dispatch {
+    /// The request; its `past_events` is empty.
+    pub request: OrchestratorRequest,
+    /// The past events, encoded as the request's `pastEvents` entries.
+    pub past_events: EncodedEvents,
+}
+
+impl Dispatch {
+    /// The whole request, past events decoded into it.
+    pub fn into_request(self) -> OrchestratorRequest {
+        OrchestratorRequest {
+            past_events: self.past_events.decode(),
+            ..self.request
+        }
+    }
+}
 
 impl Instance {
     /// A new instance in `Pending`, whose inbox holds its `executionStarted`.
@@ -169,13 +186,15 @@ impl Instance {
         let request = OrchestratorRequest {
             instance_id: self.id.as_str().to_owned(),
             execution_id: Some(self.execution_id.as_str().to_owned()),
-            past_events: self.history.to_vec(),
             new_events: new_events.clone(),
             orchestration_trace_context: self.trace_context.as_deref().cloned(),
             ..Default::default()
         };
         self.in_flight = Some(new_events);
-        Some(request)
+        Some(Dispatch {
+            request,
+            past_events: self.history.encoded(),
+        })
     }
 
     /// Returns the in-flight events to the front of the inbox (dropping their framing

@@ -160,7 +160,7 @@ struct Harness {
     /// The SDK's next action id in the current execution.
     next_action_id: i32,
     /// The work item in flight, as sent.
-    work: Option<Dispatch>,
+    work: Option<OrchestratorRequest>,
     /// Work whose result has not been delivered yet (of any execution).
     pending: Vec<Pending>,
     /// Events delivered while alive (and queued) that must not be lost or duplicated.
@@ -170,7 +170,7 @@ struct Harness {
     /// Everything observable, for the determinism check.
     log: Vec<String>,
     effects: Vec<Vec<Effect>>,
-    dispatches: Vec<Dispatch>,
+    dispatches: Vec<OrchestratorRequest>,
 }
 
 impl Harness {
@@ -319,7 +319,7 @@ impl Harness {
         let in_flight = self.inst.in_flight.is_some();
         let past = self.inst.history.clone();
         let inbox: Vec<_> = self.inst.inbox.iter().cloned().collect();
-        let Some(work) = self.inst.dispatch(now) else {
+        let Some(work) = self.inst.dispatch(now).map(Dispatch::into_request) else {
             self.log.push("dispatch none".into());
             let asleep = self.inst.status == RuntimeStatus::Suspended
                 && !inbox.iter().any(|e| {

@@ -10,7 +10,7 @@ use dt_core::{CoreError, Effect, ExecutionId, RuntimeStatus};
 use support::*;
 
 /// The history the SDK sends back: old history + new events, minus failures and the end.
-fn rewritten(work: &dt_core::Dispatch, execution: &str) -> Vec<HistoryEvent> {
+fn rewritten(work: &OrchestratorRequest, execution: &str) -> Vec<HistoryEvent> {
     work.past_events
         .iter()
         .chain(&work.new_events)

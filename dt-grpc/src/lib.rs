@@ -106,7 +106,8 @@ pub async fn serve(
     let time_control = skipping::TimeControlService::new(time, down_rx.clone());
     let result = transport::serve(
         listeners,
-        service,
+        service.clone(),
+        Some(service),
         Some(time_control),
         &options,
         async move {
@@ -130,5 +131,5 @@ pub async fn serve_service<S: TaskHubSidecarService>(
     options: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    transport::serve(listeners, service, None, options, shutdown).await
+    transport::serve(listeners, service, None, None, options, shutdown).await
 }

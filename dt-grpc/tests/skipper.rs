@@ -70,7 +70,7 @@ impl Rig {
     /// Takes the next orchestration work item, which must be `id`'s; returns its token.
     async fn take(&self, id: &str) -> Result<String, BoxError> {
         let item = self.store.try_next_work_item(self.worker).await?;
-        match item {
+        match item.map(dt_store::WireWorkItem::into_proto) {
             Some(WorkItem {
                 request: Some(Request::OrchestratorRequest(r)),
                 completion_token,

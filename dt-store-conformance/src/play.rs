@@ -8,7 +8,7 @@ use dt_proto::history_event::EventType;
 use dt_proto::orchestrator_action::OrchestratorActionType;
 use dt_proto::work_item::Request;
 use dt_proto::*;
-use dt_store::{CreateInstance, Store, WorkerId};
+use dt_store::{CreateInstance, Store, WireWorkItem, WorkerId};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -99,6 +99,7 @@ pub(crate) async fn next_item(
 ) -> Outcome<WorkItem> {
     match store.try_next_work_item(worker).await {
         Ok(Some(item)) => {
+            let item = as_sent(item)?;
             checked_token(&item, what)?;
             Ok(item)
         }
@@ -213,13 +214,27 @@ pub(crate) async fn next_pair(
     }
 }
 
+/// The `WorkItem` a worker receives: the store's item encoded as it goes on the wire, then
+/// decoded; it must be the message the item stands for.
+pub(crate) fn as_sent(item: WireWorkItem) -> Outcome<WorkItem> {
+    let bytes = prost::Message::encode_to_vec(&item);
+    let sent = <WorkItem as prost::Message>::decode(&bytes[..])
+        .map_err(|err| failure!("a work item does not decode: {err}"))?;
+    let plain = item.into_proto();
+    ensure!(
+        sent == plain,
+        "a work item encodes as {sent:?} but stands for {plain:?}"
+    );
+    Ok(sent)
+}
+
 /// Fails if any work item is ready for the worker.
 pub(crate) async fn expect_no_item(store: &dyn Store, worker: WorkerId, why: &str) -> Outcome {
     match store.try_next_work_item(worker).await {
         Ok(None) => Ok(()),
         Ok(Some(item)) => Err(failure!(
             "{why}: expected no work item, got {}",
-            describe(&item)
+            describe(&item.into_proto())
         )),
         Err(err) => Err(failure!("{why}: try_next_work_item failed: {err:?}")),
     }
@@ -547,7 +562,7 @@ pub(crate) async fn granted(
 pub(crate) async fn drain(store: &dyn Store, worker: WorkerId) -> Outcome<Vec<WorkItem>> {
     let mut items = Vec::new();
     while let Some(item) = call!(store.try_next_work_item(worker).await) {
-        items.push(item);
+        items.push(as_sent(item)?);
         ensure!(
             items.len() <= 100,
             "more than 100 work items for one worker"
@@ -570,7 +585,7 @@ pub(crate) async fn woken_by(
     }
     act.await?;
     match tokio::time::timeout(crate::harness::ITEM_WAIT, parked).await {
-        Ok(Ok(item)) => Ok(item),
+        Ok(Ok(item)) => as_sent(item),
         other => Err(failure!("{what}: the waiting worker gave {other:?}")),
     }
 }

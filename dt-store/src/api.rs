@@ -61,8 +61,9 @@
 //!   for them; nothing reaches a terminal instance. The history cap fails an execution that
 //!   would grow past it, but never a turn that continues as new.
 //! - **T7** A worker that streams history gets work items without past events when the
-//!   history's encoded size exceeds `history_streaming_threshold`, marked to fetch them with
-//!   [`Store::instance_history`]; other workers always get the whole history.
+//!   history's encoded size (its `pastEvents` entries) exceeds `history_streaming_threshold`,
+//!   marked to fetch them with [`Store::instance_history`]; other workers always get the whole
+//!   history. [`WireWorkItem::orchestration`] applies it.
 //!
 //! **Leases**
 //! - **L1** [`Store::next_work_item`] / [`Store::try_next_work_item`] hand each work item to
@@ -150,6 +151,7 @@
 use crate::error::StoreError;
 use crate::skipping::SkipView;
 use crate::stats::StoreStats;
+use crate::work_item::WireWorkItem;
 use async_trait::async_trait;
 use dt_core::{NewInstance, RuntimeStatus, WorkFilters};
 use dt_proto::*;
@@ -383,12 +385,13 @@ pub trait Store: Send + Sync + 'static {
     async fn disconnect_worker(&self, worker: WorkerId) -> StoreResult<()>;
 
     /// Waits for the next work item this worker's filters accept and leases it to the worker.
-    /// Cancel-safe: a lease is taken only when the item is returned.
-    async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WorkItem>;
+    /// Cancel-safe: a lease is taken only when the item is returned. The item encodes as the
+    /// `WorkItem` it stands for ([`WireWorkItem::into_proto`] gives that message).
+    async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WireWorkItem>;
 
     /// Leases the next work item this worker's filters and limits accept if one is ready now;
     /// `None` if none is. Never waits.
-    async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>>;
+    async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WireWorkItem>>;
 
     /// Commits a worker's answer to an orchestration work item. Unknown or ended leases are
     /// ignored. An answer marked partial is held until the last chunk under the same token

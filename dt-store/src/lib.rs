@@ -15,6 +15,7 @@ mod scheduler;
 mod skipping;
 mod stats;
 mod virtual_clock;
+mod work_item;
 
 pub use api::*;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -26,3 +27,4 @@ pub use scheduler::run_scheduler;
 pub use skipping::{Blocker, BlockerKind, SkipView};
 pub use stats::{PerKind, STATUSES, StoreStats, WorkKind};
 pub use virtual_clock::VirtualClock;
+pub use work_item::WireWorkItem;

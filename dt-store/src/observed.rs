@@ -7,9 +7,9 @@
 use crate::api::*;
 use crate::skipping::SkipView;
 use crate::stats::{PerKind, StoreStats, WorkKind};
+use crate::work_item::WireWorkItem;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dt_proto::work_item::Request;
 use dt_proto::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -244,7 +244,7 @@ impl Store for ObservedStore {
         self.after(result, |_| Change::Any)
     }
 
-    async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WorkItem> {
+    async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WireWorkItem> {
         let result = self.inner.next_work_item(worker).await;
         if let Ok(item) = &result {
             self.count_dispatch(item);
@@ -252,7 +252,7 @@ impl Store for ObservedStore {
         result
     }
 
-    async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>> {
+    async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WireWorkItem>> {
         let result = self.inner.try_next_work_item(worker).await;
         if let Ok(Some(item)) = &result {
             self.count_dispatch(item);
@@ -364,13 +364,9 @@ impl Store for ObservedStore {
 
 impl ObservedStore {
     /// Counts a work item handed to a worker by its kind (health pings are not work).
-    fn count_dispatch(&self, item: &WorkItem) {
-        let kind = match &item.request {
-            Some(Request::OrchestratorRequest(_)) => WorkKind::Orchestration,
-            Some(Request::ActivityRequest(_)) => WorkKind::Activity,
-            Some(Request::EntityRequest(_) | Request::EntityRequestV2(_)) => WorkKind::Entity,
-            Some(Request::HealthPing(_)) | None => return,
-        };
-        add(&self.counters.dispatched, kind);
+    fn count_dispatch(&self, item: &WireWorkItem) {
+        if let Some(kind) = item.kind() {
+            add(&self.counters.dispatched, kind);
+        }
     }
 }

@@ -71,8 +71,8 @@ async fn work_items_are_counted_by_kind() -> Result<(), dt_store::StoreError> {
     let worker = store.connect_worker(WorkFilters::all().into()).await?;
     store.create_instance(new_instance("a")).await?;
     store.create_instance(new_instance("b")).await?;
-    let first = store.next_work_item(worker).await?;
-    let second = store.next_work_item(worker).await?;
+    let first = store.next_work_item(worker).await?.into_proto();
+    let second = store.next_work_item(worker).await?.into_proto();
     for item in [&first, &second] {
         assert!(matches!(
             item.request,

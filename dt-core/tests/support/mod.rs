@@ -246,8 +246,9 @@ pub(crate) fn turn(actions: Vec<OrchestratorAction>) -> TestResult<TurnResponse>
 }
 
 /// Dispatches at `t(now)`, failing when the instance is not dispatchable.
-pub(crate) fn dispatch(inst: &mut Instance, now: i64) -> TestResult<Dispatch> {
+pub(crate) fn dispatch(inst: &mut Instance, now: i64) -> TestResult<OrchestratorRequest> {
     inst.dispatch(t(now))
+        .map(Dispatch::into_request)
         .ok_or_else(|| format!("instance {} is not dispatchable: {inst:?}", inst.id).into())
 }
 
@@ -256,7 +257,7 @@ pub(crate) fn run_turn(
     inst: &mut Instance,
     now: i64,
     actions: Vec<OrchestratorAction>,
-) -> TestResult<(Dispatch, Vec<Effect>)> {
+) -> TestResult<(OrchestratorRequest, Vec<Effect>)> {
     run_turn_with(inst, &ctx(now), turn(actions)?)
 }
 
@@ -265,7 +266,7 @@ pub(crate) fn run_turn_with(
     inst: &mut Instance,
     ctx: &TurnContext,
     response: TurnResponse,
-) -> TestResult<(Dispatch, Vec<Effect>)> {
+) -> TestResult<(OrchestratorRequest, Vec<Effect>)> {
     let work = dispatch(inst, ctx.now.timestamp() - T0)?;
     let effects = inst.complete_turn(response, ctx)?;
     Ok((work, effects))
@@ -362,7 +363,7 @@ pub(crate) struct Scenario {
     /// The instance after the last step.
     pub(crate) instance: Instance,
     /// Every work item sent, in order.
-    pub(crate) dispatches: Vec<Dispatch>,
+    pub(crate) dispatches: Vec<OrchestratorRequest>,
     /// The effects of each committed turn, in order.
     pub(crate) effects: Vec<Vec<Effect>>,
 }

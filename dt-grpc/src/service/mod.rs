@@ -7,12 +7,12 @@ use crate::convert;
 use crate::status::to_status;
 use dt_proto::task_hub_sidecar_service_server::TaskHubSidecarService;
 use dt_proto::*;
-use dt_store::Store;
+use dt_store::{Store, WireWorkItem};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 /// The service over a store.
@@ -51,6 +51,14 @@ impl SidecarService {
         self
     }
 
+    /// GetWorkItems with the store's work items as they are, for the transport to write.
+    pub(crate) async fn wire_work_items(
+        &self,
+        request: GetWorkItemsRequest,
+    ) -> Result<Response<ServerStream<WireWorkItem>>, Status> {
+        work::stream_work_items(self, request).await
+    }
+
     /// Ends waits for an instance after `max_wait` with DEADLINE_EXCEEDED.
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
@@ -58,7 +66,7 @@ impl SidecarService {
     }
 }
 
-type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+pub(crate) type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl TaskHubSidecarService for SidecarService {
@@ -213,7 +221,12 @@ impl TaskHubSidecarService for SidecarService {
         &self,
         request: Request<GetWorkItemsRequest>,
     ) -> Result<Response<Self::GetWorkItemsStream>, Status> {
-        work::stream_work_items(self, request.into_inner()).await
+        // Served this way only when called directly: the transport routes GetWorkItems to
+        // `wire_work_items`, whose items it writes without decoding their past events.
+        let stream = work::stream_work_items(self, request.into_inner()).await?;
+        Ok(stream.map(|items| -> Self::GetWorkItemsStream {
+            Box::pin(items.map(|item| item.map(WireWorkItem::into_proto)))
+        }))
     }
 
     async fn complete_activity_task(

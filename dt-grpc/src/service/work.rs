@@ -1,12 +1,14 @@
 //! The `GetWorkItems` stream: one task per worker that leases items from the store and pushes
-//! them, pings while idle, and gives back everything unfinished when the stream ends.
+//! them, pings while idle, and gives back everything unfinished when the stream ends. Items
+//! stay the store's `WireWorkItem`s, which the transport writes as they are (see
+//! `transport/work_items.rs`).
 
 use super::{ServerStream, SidecarService};
 use crate::status::to_status;
 use dt_core::WorkFilters;
 use dt_proto::work_item::Request as Item;
 use dt_proto::*;
-use dt_store::{WorkLimits, WorkerOptions};
+use dt_store::{WireWorkItem, WorkLimits, WorkerOptions};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Response, Status};
@@ -14,7 +16,7 @@ use tonic::{Response, Status};
 pub(super) async fn stream_work_items(
     service: &SidecarService,
     request: GetWorkItemsRequest,
-) -> Result<Response<ServerStream<WorkItem>>, Status> {
+) -> Result<Response<ServerStream<WireWorkItem>>, Status> {
     let store = service.store.clone();
     let history_streaming = request
         .capabilities
@@ -32,7 +34,7 @@ pub(super) async fn stream_work_items(
     tracing::info!(worker = worker.0, "worker connected");
     // One slot: the worker's own flow control decides the pace, and an item is leased only
     // when there is room to send it.
-    let (tx, rx) = mpsc::channel::<Result<WorkItem, Status>>(1);
+    let (tx, rx) = mpsc::channel::<Result<WireWorkItem, Status>>(1);
     let mut shutdown = service.shutdown.clone();
     let period = service.ping_interval;
     tokio::spawn(async move {
@@ -48,10 +50,7 @@ pub(super) async fn stream_work_items(
             };
             let item = tokio::select! {
                 item = store.next_work_item(worker) => item.map_err(to_status),
-                _ = ping.tick() => Ok(WorkItem {
-                    request: Some(Item::HealthPing(HealthPing {})),
-                    completion_token: String::new(),
-                }),
+                _ = ping.tick() => Ok(WireWorkItem::new(Item::HealthPing(HealthPing {}), String::new())),
                 () = tx.closed() => break,
                 _ = shutdown.wait_for(|down| *down) => {
                     permit.send(Err(Status::unavailable("the server is shutting down")));

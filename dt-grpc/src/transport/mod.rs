@@ -1,12 +1,14 @@
 //! How the gRPC port is served: dt-security's listener (connection cap, TLS, idle timeout)
 //! feeding tonic, with the HTTP/2 limits and, around every call, the call counting, the
 //! bearer-token check and the RESOURCE_EXHAUSTED status for oversized messages; beside the
-//! sidecar service, `grpc.health.v1` and server reflection.
+//! sidecar service, `grpc.health.v1` and server reflection. Our own service's GetWorkItems
+//! is routed to `work_items.rs`, which writes the store's work items as they are.
 
 mod auth;
 mod calls;
 mod conn;
 mod size_status;
+mod work_items;
 
 use crate::{ServeError, ServeOptions};
 use dt_proto::task_hub_sidecar_service_server::{
@@ -20,10 +22,12 @@ use tokio_stream::StreamExt;
 /// HTTP/2 connection-level flow-control window.
 const CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
 
-/// Serves `service` (and our time-control service, if given) on `listeners` under `options`' security and limits until `shutdown`.
+/// Serves `service` (and our time-control service, if given) on `listeners` under `options`'
+/// security and limits until `shutdown`; GetWorkItems from `work_items` when given.
 pub(crate) async fn serve<S: TaskHubSidecarService>(
     listeners: Vec<TcpListener>,
     service: S,
+    work_items: Option<crate::SidecarService>,
     time_control: Option<crate::skipping::TimeControlService>,
     options: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
@@ -65,11 +69,11 @@ pub(crate) async fn serve<S: TaskHubSidecarService>(
         .layer(size_status::SizeStatusLayer)
         .add_service(health)
         .add_service(reflection)
-        .add_service(
-            TaskHubSidecarServiceServer::new(service)
-                .max_decoding_message_size(limits.max_message_bytes)
-                .max_encoding_message_size(limits.max_message_bytes),
-        )
+        .add_service(work_items::SidecarRoutes::new(
+            service,
+            work_items,
+            limits.max_message_bytes,
+        ))
         .add_optional_service(time_control.map(|svc| {
             TimeControlServer::new(svc)
                 .max_decoding_message_size(limits.max_message_bytes)

@@ -573,7 +573,7 @@ pub async fn abandoned_orchestration_goes_to_another_worker_first(t: &Subject) -
     }
     t.advance(Duration::from_secs(2)).await?;
     let item = match timeout(ITEM_WAIT, parked_one).await {
-        Ok(Ok(item)) => into_orchestration(item, id)?,
+        Ok(Ok(item)) => into_orchestration(as_sent(item)?, id)?,
         other => {
             return Err(failure!(
                 "the other worker, waiting for the abandoned orchestration, gave {other:?}"

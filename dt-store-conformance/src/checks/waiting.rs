@@ -139,7 +139,7 @@ pub async fn next_work_item_waits_and_is_cancel_safe(t: &Subject) -> Outcome {
             ));
         }
     };
-    into_orchestration(item, "waiting-2")?;
+    into_orchestration(as_sent(item)?, "waiting-2")?;
     expect_no_item(store, w, "after both instances were handed out").await?;
 
     // Every kind of new work wakes a waiting worker.
@@ -203,7 +203,7 @@ pub async fn worker_at_its_limit_wakes_when_a_lease_ends(t: &Subject) -> Outcome
     call!(store.abandon_orchestration(&held.token).await);
     match timeout(ITEM_WAIT, parked).await {
         Ok(Ok(item)) => {
-            into_orchestration(item, "parked-2")?;
+            into_orchestration(as_sent(item)?, "parked-2")?;
         }
         other => {
             return Err(failure!(
@@ -251,7 +251,7 @@ pub async fn worker_at_its_limit_wakes_when_a_lease_ends(t: &Subject) -> Outcome
             ));
         }
     };
-    let other = into_activity(item, id)?;
+    let other = into_activity(as_sent(item)?, id)?;
     ensure!(
         other.req.task_id != held.req.task_id,
         "the woken worker got the abandoned activity before its back-off"
@@ -294,7 +294,7 @@ pub async fn filtered_workers_are_woken_for_their_work(t: &Subject) -> Outcome {
     );
     match timeout(ITEM_WAIT, parked_wanted).await {
         Ok(Ok(item)) => {
-            into_orchestration(item, "woken-1")?;
+            into_orchestration(as_sent(item)?, "woken-1")?;
         }
         other => {
             return Err(failure!(

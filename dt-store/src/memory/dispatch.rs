@@ -9,11 +9,11 @@ use super::stats::LostBy;
 use super::timeline::Due;
 use crate::api::{WorkerId, WorkerOptions};
 use crate::error::{StoreError, clip};
+use crate::work_item::WireWorkItem;
 use chrono::{DateTime, Utc};
-use dt_core::{TurnContext, TurnResponse, WorkFilters};
+use dt_core::{Dispatch, TurnContext, TurnResponse, WorkFilters};
 use dt_proto::work_item::Request;
 use dt_proto::*;
-use prost::Message;
 use std::sync::Arc;
 
 impl State {
@@ -46,7 +46,7 @@ impl State {
         &mut self,
         worker_id: WorkerId,
         now: DateTime<Utc>,
-    ) -> Option<WorkItem> {
+    ) -> Option<WireWorkItem> {
         let worker = self.workers.get_mut(&worker_id)?;
         worker.turn = worker.turn.next();
         let first = worker.turn;
@@ -62,17 +62,21 @@ impl State {
                 continue;
             }
             found = match kind {
-                WorkKind::Orchestration => {
-                    self.take_orchestration(worker_id, &filters, streams_history, now)
-                }
-                WorkKind::Activity => self.take_activity(&filters),
-                WorkKind::Entity => self.take_entity(&filters),
+                WorkKind::Orchestration => self
+                    .take_orchestration(worker_id, &filters, now)
+                    .map(|(d, work)| (Found::Turn(d), work)),
+                WorkKind::Activity => self
+                    .take_activity(&filters)
+                    .map(|(r, work)| (Found::Request(r), work)),
+                WorkKind::Entity => self
+                    .take_entity(&filters)
+                    .map(|(r, work)| (Found::Request(r), work)),
             };
             if found.is_some() {
                 break;
             }
         }
-        let (request, work) = found?;
+        let (found, work) = found?;
         let token = self.next_seq();
         let expires_at = now + self.config.lease_duration;
         self.leases.grant(
@@ -83,9 +87,14 @@ impl State {
                 work,
             },
         );
-        Some(WorkItem {
-            request: Some(request),
-            completion_token: token.to_string(),
+        Some(match found {
+            Found::Turn(dispatch) => WireWorkItem::orchestration(
+                dispatch,
+                token.to_string(),
+                streams_history,
+                self.config.history_streaming_threshold,
+            ),
+            Found::Request(request) => WireWorkItem::new(request, token.to_string()),
         })
     }
 
@@ -93,9 +102,8 @@ impl State {
         &mut self,
         worker_id: WorkerId,
         filters: &WorkFilters,
-        streams_history: bool,
         now: DateTime<Utc>,
-    ) -> Option<(Request, Leased)> {
+    ) -> Option<(Dispatch, Leased)> {
         let Self {
             instances,
             queues,
@@ -124,14 +132,9 @@ impl State {
                 Pick::Skip
             }
         })?;
-        let threshold = self.config.history_streaming_threshold;
         let entry = self.instances.get_mut(&id)?;
         let instance = &mut entry.instance;
-        let mut request = instance.dispatch(now)?;
-        if streams_history && history_bytes(&request.past_events) > threshold {
-            request.past_events.clear();
-            request.requires_history_streaming = true;
-        }
+        let dispatch = instance.dispatch(now)?;
         let work = Leased::Orchestration {
             instance: id,
             incarnation: entry.seq,
@@ -139,7 +142,7 @@ impl State {
             partial: Vec::new(),
             next_chunk: 0,
         };
-        Some((Request::OrchestratorRequest(request), work))
+        Some((dispatch, work))
     }
 
     fn take_activity(&mut self, filters: &WorkFilters) -> Option<(Request, Leased)> {
@@ -407,7 +410,8 @@ impl State {
     }
 }
 
-/// The encoded size of a list of history events.
-fn history_bytes(events: &[HistoryEvent]) -> usize {
-    events.iter().map(Message::encoded_len).sum()
+/// What a fetch found, before it has a completion token.
+enum Found {
+    Turn(Dispatch),
+    Request(Request),
 }

@@ -26,6 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::journal::{Journal, Ticket};
 use crate::skipping::SkipView;
+use crate::work_item::WireWorkItem;
 use async_trait::async_trait;
 use dt_core::NewInstance;
 use dt_proto::*;
@@ -90,7 +91,7 @@ impl MemoryStore {
 
     /// Leases the next item ready for the worker, if any; `NotFound` for a worker that is not
     /// connected.
-    async fn fetch(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>> {
+    async fn fetch(&self, worker: WorkerId) -> StoreResult<Option<WireWorkItem>> {
         self.commit(|s, now| {
             if !s.workers.contains_key(&worker) {
                 return Err(StoreError::NotFound(format!(
@@ -327,7 +328,7 @@ impl Store for MemoryStore {
         self.commit(|s, now| s.disconnect_worker(worker, now)).await
     }
 
-    async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WorkItem> {
+    async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WireWorkItem> {
         loop {
             let notified = self.work_available.notified();
             tokio::pin!(notified);
@@ -339,7 +340,7 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WorkItem>> {
+    async fn try_next_work_item(&self, worker: WorkerId) -> StoreResult<Option<WireWorkItem>> {
         self.fetch(worker).await
     }
 
