@@ -116,7 +116,8 @@ impl History {
             return;
         }
         self.events = Vec::new();
-        Arc::make_mut(&mut self.encoded).shrink_to_fit();
+        // A fresh allocation of the exact size: shrinking in place may keep the grown block.
+        self.encoded = Arc::new(self.encoded.to_vec());
         self.archived = true;
     }
 
