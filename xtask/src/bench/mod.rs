@@ -36,6 +36,22 @@ pub(crate) struct BenchArgs {
     /// Skip the Python test backends' create/start/stop and reset() (durabletask_rs vs the SDK's).
     #[arg(long)]
     no_python_backends: bool,
+    /// Run only the workloads whose key starts with this (e.g. `scale-sequence` for
+    /// sequence(10), (100) and (1000)); implies --no-python-backends.
+    #[arg(long, value_name = "PREFIX")]
+    only: Option<String>,
+    /// Measure this `dt-server` instead of the release build of the tree (e.g. one built from
+    /// another commit, for a before/after comparison with the same driver).
+    #[arg(long, value_name = "PATH")]
+    server: Option<PathBuf>,
+}
+
+impl BenchArgs {
+    fn wants(&self, case: &Case) -> bool {
+        self.only
+            .as_deref()
+            .is_none_or(|prefix| case.key.starts_with(prefix))
+    }
 }
 
 /// Runs the bench and prints the tables (also written to `target/xtask/bench/results.md`).
@@ -65,7 +81,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     };
     let release = target.join("release");
     let launcher = Launcher {
-        server: release.join("dt-server"),
+        server: args
+            .server
+            .clone()
+            .unwrap_or_else(|| release.join("dt-server")),
         reference,
         floor: Some(release.join("dt-bench-floor")),
         log_dir: server::log_dir(&target)?,
@@ -74,7 +93,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let started = Instant::now();
     let bench = release.join("dt-bench");
 
-    let cases = plan::side_by_side(size);
+    let cases: Vec<Case> = plan::side_by_side(size)
+        .into_iter()
+        .filter(|c| args.wants(c))
+        .collect();
     let mut backends = vec![Backend::Ours];
     if !args.no_reference {
         backends.push(Backend::Reference);
@@ -85,14 +107,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
             rows.push(measure(&launcher, &bench, case, backend));
         }
     }
-    for case in plan::durable(size) {
+    for case in plan::durable(size).into_iter().filter(|c| args.wants(c)) {
         rows.push(measure(&launcher, &bench, &case, Backend::OursSqlite));
     }
-    for case in plan::floor(size) {
+    for case in plan::floor(size).into_iter().filter(|c| args.wants(c)) {
         rows.push(measure(&launcher, &bench, &case, Backend::Floor));
     }
     if !args.no_scale {
-        for case in plan::scale(size) {
+        for case in plan::scale(size).into_iter().filter(|c| args.wants(c)) {
             rows.push(measure(&launcher, &bench, &case, Backend::Ours));
         }
     }
@@ -114,8 +136,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         out.push('\n');
         out.push_str(&table::scale(&rows));
     }
-    let python_backends =
-        (!args.no_python_backends).then(|| lifecycle::section(&root, size, !args.no_reference));
+    let python_backends = (!args.no_python_backends && args.only.is_none())
+        .then(|| lifecycle::section(&root, size, !args.no_reference));
     if let Some(section) = &python_backends {
         out.push('\n');
         match section {
