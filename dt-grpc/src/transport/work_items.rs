@@ -108,3 +108,45 @@ impl tonic::server::ServerStreamingService<GetWorkItemsRequest> for GetWorkItems
         Box::pin(async move { service.wire_work_items(request.into_inner()).await })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::GET_WORK_ITEMS;
+    use dt_proto::GetWorkItemsRequest;
+    use dt_proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    /// A channel that records the path of the call it is given and fails it.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl tower::Service<http::Request<tonic::body::Body>> for Recorder {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::io::Error;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+            if let Ok(mut paths) = self.0.lock() {
+                paths.push(req.uri().path().to_owned());
+            }
+            std::future::ready(Err(std::io::Error::other("recorded")))
+        }
+    }
+
+    /// The route catches the very path the SDKs' generated clients dial; a wrong constant
+    /// would quietly send every work item the slow way.
+    #[tokio::test]
+    async fn the_route_is_the_path_clients_dial() {
+        let recorder = Recorder::default();
+        let mut client = TaskHubSidecarServiceClient::new(recorder.clone());
+        let answer = client.get_work_items(GetWorkItemsRequest::default()).await;
+        assert!(answer.is_err(), "the recorder fails every call");
+        let paths = recorder.0.lock().map(|p| p.clone()).unwrap_or_default();
+        assert_eq!(paths, [GET_WORK_ITEMS]);
+    }
+}
