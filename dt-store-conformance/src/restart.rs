@@ -127,6 +127,8 @@ macro_rules! restart_tests {
             restart_hands_out_leased_work_again,
             restart_runs_no_answered_activity_again,
             restart_keeps_a_new_execution,
+            restart_repeats_nothing_that_fired,
+            restart_keeps_removals_and_locks,
         );
     };
 }

@@ -239,7 +239,12 @@ pub async fn entity_lock_excludes_other_senders(t: &Subject) -> Outcome {
 }
 
 /// Has orchestration `id` take the lock on `entity` and returns its granted work item.
-async fn hold_lock(store: &dyn Store, w: WorkerId, id: &str, entity: &str) -> Outcome<Orch> {
+pub(crate) async fn hold_lock(
+    store: &dyn Store,
+    w: WorkerId,
+    id: &str,
+    entity: &str,
+) -> Outcome<Orch> {
     let first = start(store, w, id).await?;
     answer(store, &first, vec![lock(1, id, "cs", &[entity])]).await?;
     granted(store, w, id, "cs").await

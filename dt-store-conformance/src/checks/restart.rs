@@ -357,3 +357,143 @@ pub async fn restart_keeps_a_new_execution(t: &mut Restartable) -> Outcome {
     );
     Ok(())
 }
+
+/// **D1/D3** for what already happened: a timer that fired and a delayed signal that was
+/// delivered before a restart do not fire or arrive again after it.
+pub async fn restart_repeats_nothing_that_fired(t: &mut Restartable) -> Outcome {
+    {
+        let store = t.store();
+        let w = worker(store).await?;
+        create(store, "sleeper").await?;
+        let first = next_orchestration(store, w, "sleeper").await?;
+        let fire_at = to_timestamp(t.now() + TimeDelta::minutes(10));
+        answer(store, &first, vec![create_timer(0, fire_at)]).await?;
+        let mut later = signal_request("@once@a", "ping", "r1");
+        later.scheduled_time = Some(to_timestamp(t.now() + TimeDelta::minutes(10)));
+        call!(store.signal_entity(later).await);
+        t.advance(Duration::from_secs(11 * 60)).await?;
+        let store = t.store();
+        let items = drain(store, w).await?;
+        ensure_eq!(
+            names(&items),
+            ["entity @once@a", "orchestration sleeper"],
+            "the timer and the delayed signal came due"
+        );
+        for item in items {
+            match &item.request {
+                Some(dt_proto::work_item::Request::OrchestratorRequest(_)) => {
+                    answer(store, &into_orchestration(item, "sleeper")?, Vec::new()).await?;
+                }
+                _ => entity_done(store, &into_entity(item, "@once@a")?, Some("1")).await?,
+            }
+        }
+    }
+    t.restart().await;
+    let w = worker(t.store()).await?;
+    expect_no_item(
+        t.store(),
+        w,
+        "D1: nothing is ready after a restart once all was done",
+    )
+    .await?;
+    t.advance(Duration::from_secs(3600)).await?;
+    expect_no_item(
+        t.store(),
+        w,
+        "D1: a timer that fired and a signal that arrived do not come again after a restart",
+    )
+    .await?;
+    let history = call!(t.store().instance_history("sleeper", None).await);
+    ensure_eq!(count(&history, TF), 1, "D1: the timer fired once");
+    Ok(())
+}
+
+/// **D1** for removals and locks: a purged instance and a purged entity stay gone after a
+/// restart, an entity lock held before it is still held (the entity's queued operation waits
+/// for the holder to end), and a reset before a restart leaves nothing.
+pub async fn restart_keeps_removals_and_locks(t: &mut Restartable) -> Outcome {
+    {
+        let store = t.store();
+        let w = worker(store).await?;
+        let holder = super::entities::hold_lock(store, w, "holder", "@locked@1").await?;
+        answer(store, &holder, Vec::new()).await?;
+        call!(
+            store
+                .signal_entity(signal_request("@locked@1", "op", "waits"))
+                .await
+        );
+        create(store, "gone").await?;
+        let gone = next_orchestration(store, w, "gone").await?;
+        answer(
+            store,
+            &gone,
+            vec![finish(0, OrchestrationStatus::Completed, None)],
+        )
+        .await?;
+        call!(
+            store
+                .signal_entity(signal_request("@purged@1", "set", "r1"))
+                .await
+        );
+        let batch = next_entity(store, w, "@purged@1").await?;
+        entity_done(store, &batch, Some("1")).await?;
+        for id in ["gone", "@purged@1"] {
+            let removed = call!(
+                store
+                    .purge_instances(PurgeTarget::Instance(id.to_owned()), false)
+                    .await
+            );
+            ensure_eq!(removed, 1, "purge of '{id}'");
+        }
+        expect_no_item(store, w, "an operation on a held entity waits").await?;
+    }
+    t.restart().await;
+    let store = t.store();
+    ensure!(
+        call!(store.get_instance("gone", false).await).is_none(),
+        "D1: a purged instance stays gone after a restart"
+    );
+    ensure_eq!(
+        entity_state(store, "@purged@1").await?,
+        None,
+        "D1: a purged entity stays gone after a restart"
+    );
+    let w = worker(store).await?;
+    expect_no_item(
+        store,
+        w,
+        "D1: an entity lock held before a restart is still held",
+    )
+    .await?;
+    call!(store.raise_event("holder", "end".to_owned(), None).await);
+    let holder = next_orchestration(store, w, "holder").await?;
+    answer(
+        store,
+        &holder,
+        vec![finish(3, OrchestrationStatus::Completed, None)],
+    )
+    .await?;
+    let waiting = next_entity(store, w, "@locked@1").await?;
+    ensure_eq!(
+        op_ids(&waiting.req),
+        ["waits"],
+        "D1: the operation that waited for the lock runs once the holder ends"
+    );
+    entity_done(store, &waiting, None).await?;
+    call!(store.reset().await);
+    t.restart().await;
+    let page = call!(
+        t.store()
+            .query_instances(InstanceQuery {
+                max_instance_count: 100,
+                ..Default::default()
+            })
+            .await
+    );
+    ensure_eq!(
+        page.items.len(),
+        0,
+        "R1/D1: a reset before a restart leaves no instance"
+    );
+    Ok(())
+}
