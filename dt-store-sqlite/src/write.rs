@@ -14,28 +14,10 @@ pub(crate) fn apply(conn: &Connection, changes: &Changes) -> rusqlite::Result<()
     }
     // Tasks first: an instance written below may prune what it no longer needs.
     for (key, record) in &changes.activities_added {
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO activities (instance_id, execution_id, task_id, record)
-             VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![
-            key.instance_id,
-            key.execution_id,
-            key.task_id,
-            record
-        ])?;
+        insert_task(conn, "activities", "task_id", key, record)?;
     }
     for (key, record) in &changes.timers_added {
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO timers (instance_id, execution_id, timer_id, record)
-             VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![
-            key.instance_id,
-            key.execution_id,
-            key.task_id,
-            record
-        ])?;
+        insert_task(conn, "timers", "timer_id", key, record)?;
     }
     for change in &changes.instances {
         instance(conn, change)?;
@@ -84,6 +66,26 @@ fn set_value(conn: &Connection, key: &str, value: &[u8]) -> rusqlite::Result<()>
 /// SQLite integers are signed; sequence numbers stay far below `i64::MAX`.
 fn seq(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+fn insert_task(
+    conn: &Connection,
+    table: &str,
+    id: &str,
+    key: &TaskKey,
+    record: &[u8],
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {table} (instance_id, execution_id, {id}, record)
+         VALUES (?1, ?2, ?3, ?4)"
+    ))?
+    .execute(params![
+        key.instance_id,
+        key.execution_id,
+        key.task_id,
+        record
+    ])?;
+    Ok(())
 }
 
 fn delete_task(conn: &Connection, table: &str, id: &str, key: &TaskKey) -> rusqlite::Result<()> {
