@@ -129,6 +129,7 @@ macro_rules! restart_tests {
             restart_keeps_a_new_execution,
             restart_repeats_nothing_that_fired,
             restart_keeps_removals_and_locks,
+            restart_keeps_a_rewritten_history,
         );
     };
 }

@@ -20,6 +20,7 @@ async fn read_back(
 async fn drain(store: &dyn Store, worker: WorkerId) -> Outcome<Vec<WorkItem>> {
     let mut items = Vec::new();
     while let Some(item) = call!(store.try_next_work_item(worker).await) {
+        let item = as_sent(item)?;
         checked_token(&item, "a work item after a restart")?;
         items.push(item);
         ensure!(
@@ -494,6 +495,75 @@ pub async fn restart_keeps_removals_and_locks(t: &mut Restartable) -> Outcome {
         page.items.len(),
         0,
         "R1/D1: a reset before a restart leaves no instance"
+    );
+    Ok(())
+}
+
+/// **D1** for a rewritten history: a rewind that keeps its execution id rewrites the history
+/// in place (here no shorter than before, with an event changed); a restart reads back the
+/// rewritten history, not the old one with the rest appended.
+pub async fn restart_keeps_a_rewritten_history(t: &mut Restartable) -> Outcome {
+    let id = "rewritten";
+    let expected;
+    {
+        let store = t.store();
+        let w = worker(store).await?;
+        create(store, id).await?;
+        let first = next_orchestration(store, w, id).await?;
+        answer(store, &first, vec![schedule_task(0, "Flaky", None)]).await?;
+        let act = next_activity(store, w, id).await?;
+        activity_done(store, &act, "\"bad\"").await?;
+        let second = next_orchestration(store, w, id).await?;
+        answer(
+            store,
+            &second,
+            vec![finish(1, OrchestrationStatus::Failed, None)],
+        )
+        .await?;
+        call!(store.rewind_instance(id, Some("retry".to_owned())).await);
+        let rewind = next_orchestration(store, w, id).await?;
+        // The worker's rewritten history, same execution: the failed end dropped and the
+        // activity's result rewritten in place, so it is longer than before but not an append.
+        let mut new_history: Vec<HistoryEvent> = rewind
+            .req
+            .past_events
+            .iter()
+            .chain(&rewind.req.new_events)
+            .filter(|e| kind(e) != EC)
+            .cloned()
+            .collect();
+        for e in &mut new_history {
+            if let Some(history_event::EventType::TaskCompleted(done)) = &mut e.event_type {
+                done.result = Some("\"rewritten\"".to_owned());
+            }
+        }
+        let action = OrchestratorAction {
+            id: -1,
+            orchestrator_action_type: Some(
+                orchestrator_action::OrchestratorActionType::RewindOrchestration(
+                    RewindOrchestrationAction {
+                        new_history: new_history.clone(),
+                    },
+                ),
+            ),
+        };
+        answer(store, &rewind, vec![action]).await?;
+        expected = call!(store.instance_history(id, None).await);
+        ensure!(
+            expected.len() >= rewind.req.past_events.len(),
+            "the rewound history is no shorter than the failed one"
+        );
+    }
+    t.restart().await;
+    let after = call!(t.store().instance_history(id, None).await);
+    ensure_eq!(
+        kinds(&after),
+        kinds(&expected),
+        "D1: a rewritten history after a restart"
+    );
+    ensure!(
+        after == expected,
+        "D1: a rewritten history changed in a restart"
     );
     Ok(())
 }

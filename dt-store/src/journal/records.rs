@@ -4,8 +4,8 @@
 use crate::error::StoreError;
 use chrono::{DateTime, Utc};
 use dt_core::{
-    ActivityTask, Entity, ExecutionId, Holder, Instance, InstanceId, LockRequest, Locks, Operation,
-    ParentLink, RuntimeStatus, TimerTask, from_timestamp, to_timestamp,
+    ActivityTask, Entity, ExecutionId, History, Holder, Instance, InstanceId, LockRequest, Locks,
+    Operation, ParentLink, RuntimeStatus, TimerTask, from_timestamp, to_timestamp,
 };
 use dt_proto::HistoryEvent;
 use dt_proto::store::v1::*;
@@ -41,6 +41,36 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Decoded<HistoryEvent> {
 /// An optional embedded message.
 fn optional<M: Message + Default>(what: &str, bytes: Option<Vec<u8>>) -> Decoded<Option<Box<M>>> {
     bytes.map(|b| decode(what, &b).map(Box::new)).transpose()
+}
+
+/// The history's events from position `from` on, each as its record, and how many events
+/// the history holds. A live history encodes only those events; an archived one (a finished
+/// instance, written once) is split out of its wire encoding without decoding it.
+pub(crate) fn history_rows(history: &History, from: usize) -> Decoded<(usize, Vec<Vec<u8>>)> {
+    if !history.is_archived() {
+        let events = history.events();
+        let new = events.get(from..).unwrap_or_default();
+        return Ok((events.len(), new.iter().map(encode_event).collect()));
+    }
+    let encoded = history.encoded();
+    let mut rest = encoded.as_bytes();
+    let mut rows = Vec::new();
+    let mut total = 0;
+    let broken = |e: prost::DecodeError| damaged("archived history", e);
+    while !rest.is_empty() {
+        prost::encoding::decode_key(&mut rest).map_err(broken)?;
+        let len = usize::try_from(prost::encoding::decode_varint(&mut rest).map_err(broken)?)
+            .unwrap_or(usize::MAX);
+        let Some((event, after)) = rest.split_at_checked(len) else {
+            return Err(damaged("archived history", "an event runs past the end"));
+        };
+        if total >= from {
+            rows.push(event.to_vec());
+        }
+        total += 1;
+        rest = after;
+    }
+    Ok((total, rows))
 }
 
 fn decode_events(bytes: &[Vec<u8>]) -> Decoded<Vec<HistoryEvent>> {
@@ -129,14 +159,13 @@ pub(crate) fn decode_instance(record: &[u8], history: &[Vec<u8>]) -> Decoded<(In
         tags: s.tags,
         parent_trace_context: optional(WHAT, s.parent_trace_context)?,
         trace_context: optional(WHAT, s.trace_context)?,
-        history: Default::default(),
+        history: History::new(),
         inbox: decode_events(&s.inbox)?.into(),
         in_flight: (!in_flight.is_empty()).then_some(in_flight),
         suspend_requested: s.suspend_requested,
         replay_requested: s.replay_requested,
-        archived_history: None,
     };
-    instance.history = decode_events(history)?;
+    instance.history = History::from_events(decode_events(history)?);
     instance.abandon();
     Ok((instance, s.creation_seq))
 }

@@ -162,7 +162,15 @@ impl State {
         let instances = std::mem::take(&mut dirty.instances);
         let entities = std::mem::take(&mut dirty.entities);
         for id in instances {
-            let row = self.instances.get_mut(&id).map(|e| instance_row(e));
+            let row = match self.instances.get_mut(&id).map(|e| instance_row(e)) {
+                None => None,
+                Some(Ok(row)) => Some(row),
+                Some(Err(err)) => {
+                    // Only a damaged archive fails here; its record is left as it was.
+                    tracing::error!(%err, id, "an instance could not be recorded");
+                    continue;
+                }
+            };
             changes.instances.push(InstanceChange { id, row });
         }
         for id in entities {
@@ -244,14 +252,13 @@ impl State {
 }
 
 /// The history generation of an instance (see `dt_core::History::generation`).
-fn history_generation(_instance: &dt_core::Instance) -> u64 {
-    0
+fn history_generation(instance: &dt_core::Instance) -> u64 {
+    instance.history.generation()
 }
 
 /// The record of an instance and the history events not yet recorded.
-fn instance_row(entry: &mut Entry) -> InstanceRow {
+fn instance_row(entry: &mut Entry) -> Result<InstanceRow, StoreError> {
     let instance = &entry.instance;
-    let history = instance.full_history();
     let generation = history_generation(instance);
     // A new entry under a recorded id replaced an instance: its tasks are another execution's.
     let prune = if instance.is_terminal() {
@@ -266,30 +273,24 @@ fn instance_row(entry: &mut Entry) -> InstanceRow {
         Prune::Nothing
     };
     let appendable = entry.recorded.as_ref().and_then(|r| {
-        (r.execution == instance.execution_id
-            && r.generation == generation
-            && r.events <= history.len())
-        .then_some(r.events)
+        (r.execution == instance.execution_id && r.generation == generation).then_some(r.events)
     });
-    let history_write = match appendable {
-        Some(from) => HistoryWrite::Append {
-            from,
-            events: history[from..].iter().map(encode_event).collect(),
-        },
-        None => HistoryWrite::Replace(history.iter().map(encode_event).collect()),
-    };
-    let recorded = Recorded {
-        execution: instance.execution_id.clone(),
-        generation,
-        events: history.len(),
+    let (events, new) = history_rows(&instance.history, appendable.unwrap_or(0))?;
+    let history = match appendable {
+        Some(from) if from <= events => HistoryWrite::Append { from, events: new },
+        Some(_) => HistoryWrite::Replace(history_rows(&instance.history, 0)?.1),
+        None => HistoryWrite::Replace(new),
     };
     let row = InstanceRow {
         record: encode_instance(instance, entry.seq),
         execution_id: instance.execution_id.as_str().to_owned(),
         prune,
-        history: history_write,
+        history,
     };
-    drop(history);
-    entry.recorded = Some(recorded);
-    row
+    entry.recorded = Some(Recorded {
+        execution: instance.execution_id.clone(),
+        generation,
+        events,
+    });
+    Ok(row)
 }
