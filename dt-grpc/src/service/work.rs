@@ -50,7 +50,9 @@ pub(super) async fn stream_work_items(
             };
             let item = tokio::select! {
                 item = store.next_work_item(worker) => item.map_err(to_status),
-                _ = ping.tick() => Ok(WireWorkItem::new(Item::HealthPing(HealthPing {}), String::new())),
+                _ = ping.tick() => {
+                    Ok(WireWorkItem::new(Item::HealthPing(HealthPing {}), String::new()))
+                }
                 () = tx.closed() => break,
                 _ = shutdown.wait_for(|down| *down) => {
                     permit.send(Err(Status::unavailable("the server is shutting down")));
