@@ -19,7 +19,7 @@ pub use dt_security::{Limits, Security};
 pub use listen::{BindError, bind};
 pub use observe::RpcObserver;
 pub use service::SidecarService;
-pub use store_spec::{OpenStoreError, StoreSpec, StoreSpecError};
+pub use store_spec::{OpenStoreError, StoreSpec, StoreSpecError, Synchronous};
 
 use dt_proto::task_hub_sidecar_service_server::TaskHubSidecarService;
 use dt_store::Store;

@@ -63,7 +63,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Turns on WAL and full sync, takes the file, checks it is ours and migrates it.
-pub(crate) fn prepare(conn: &Connection, path: &Path) -> Result<(), OpenError> {
+pub(crate) fn prepare(conn: &Connection, path: &Path, synchronous: &str) -> Result<(), OpenError> {
     let classify = |source: rusqlite::Error| classify(source, path);
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -74,7 +74,7 @@ pub(crate) fn prepare(conn: &Connection, path: &Path) -> Result<(), OpenError> {
             reason: format!("it cannot use write-ahead logging (journal mode stays {mode})"),
         });
     }
-    conn.pragma_update(None, "synchronous", "FULL")
+    conn.pragma_update(None, "synchronous", synchronous)
         .map_err(classify)?;
     // In exclusive locking mode the lock this takes is held until the connection closes.
     conn.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;

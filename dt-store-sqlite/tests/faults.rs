@@ -107,6 +107,7 @@ async fn a_full_disk_fails_the_call_and_keeps_only_what_was_acknowledged() {
     let path = dir.path().join("store.db");
     let small = SqliteOptions {
         size_limit_bytes: Some(256 * 1024),
+        ..Default::default()
     };
     let store = open_with(&path, &small, StoreConfig::default(), clock()).expect("opens");
     let mut acknowledged = Vec::new();

@@ -74,7 +74,21 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Kills the server; a SQLite one is first asked to stop (SIGTERM), so it closes its file
+    /// and SQLite folds the write-ahead log into it: what is left on disk is then the store.
     fn drop(&mut self) {
+        if self.backend == Backend::OursSqlite {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
