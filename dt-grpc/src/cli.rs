@@ -146,6 +146,13 @@ pub fn init_logging() {
 /// and serves an in-memory store until `shutdown` resolves.
 pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Result<(), CliError> {
     let security = args.security.load()?;
+    // The store first: a file in use or unreadable is said before anything listens.
+    let (memory, time_skipping) = crate::skipping::TimeSkipping::open_store(
+        &args.store,
+        args.store_config(),
+        args.time_skipping,
+    )?;
+    tracing::info!(store = %args.store, "store open");
     let listeners = bind(&args.host, args.port).await?;
     let port = listeners
         .first()
@@ -173,12 +180,6 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()> + Send) -> Resul
         dt_security::warn_if_open("HTTP", &http_addrs, &security.tokens);
     }
     security.reload_on_sighup().map_err(CliError::Signal)?;
-    let (memory, time_skipping) = crate::skipping::TimeSkipping::open_store(
-        &args.store,
-        args.store_config(),
-        args.time_skipping,
-    )?;
-    tracing::info!(store = %args.store, "store open");
     if args.time_skipping {
         tracing::info!("time skipping is on: the clock jumps ahead while clients wait");
     }
