@@ -29,9 +29,10 @@ pub fn suite_config() -> StoreConfig {
 }
 
 /// A store built for one check, with whatever must live exactly as long as it (a temporary
-/// directory, a handle that drops a scratch database); dropped after the store.
+/// directory, a handle that drops a scratch database); dropped after the store. Or no store
+/// at all ([`Fixture::skipped`]): the check is not run.
 pub struct Fixture {
-    store: Box<dyn Store>,
+    store: Option<Box<dyn Store>>,
     _keep: Option<Box<dyn Any + Send + Sync>>,
 }
 
@@ -39,14 +40,31 @@ impl Fixture {
     /// A fixture of just the store.
     pub fn new(store: impl Store) -> Self {
         Self {
-            store: Box::new(store),
+            store: Some(Box::new(store)),
             _keep: None,
         }
     }
 
+    /// No store: the backend is not there to test (a database server that does not answer,
+    /// where the tests may skip). The check passes without running; whoever builds a skipped
+    /// fixture says so, once per test binary.
+    pub fn skipped() -> Self {
+        Self {
+            store: None,
+            _keep: None,
+        }
+    }
+
+    /// Whether there is no store to check.
+    pub fn is_skipped(&self) -> bool {
+        self.store.is_none()
+    }
+
     /// The store.
     pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
+        self.store
+            .as_deref()
+            .expect("checks never run on a skipped fixture")
     }
 
     /// Keeps `guard` alive until the store has been dropped.
@@ -74,7 +92,7 @@ pub struct Subject {
 impl Subject {
     /// The store under test.
     pub fn store(&self) -> &dyn Store {
-        self.fixture.store.as_ref()
+        self.fixture.store()
     }
 
     /// The configuration the store was built with.
@@ -164,7 +182,10 @@ pub async fn run_check<F, Fut, T>(
 {
     let clock = Arc::new(ManualClock::new(start_time()));
     let config = suite_config();
-    let fixture = make(clock.clone(), config.clone()).await.into();
+    let fixture: Fixture = make(clock.clone(), config.clone()).await.into();
+    if fixture.is_skipped() {
+        return;
+    }
     let subject = Subject {
         fixture,
         clock,

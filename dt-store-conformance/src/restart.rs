@@ -98,6 +98,9 @@ pub async fn run_restart_check<G, F, Fut, T>(
     let clock = Arc::new(ManualClock::new(start_time()));
     let config = suite_config();
     let first = open(clock.clone(), config.clone()).await;
+    if first.is_skipped() {
+        return;
+    }
     let mut subject = Restartable {
         open,
         fixture: Some(first),

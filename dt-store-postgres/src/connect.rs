@@ -1,0 +1,92 @@
+//! Opening the writer's session: connecting with bounded waits, setting the session up so no
+//! statement can hang, taking the database for this server, and bringing the schema up to date.
+//! Run at start and again each time the session is lost.
+
+use crate::error::OpenError;
+use crate::{PgOptions, PgUrl, schema};
+use postgres::{Client, Config, NoTls};
+use std::str::FromStr;
+
+/// The session-level advisory lock a serving dt-server holds on its database ("DTRS" 1).
+pub(crate) const SERVER_LOCK: i64 = 0x4454_5253_0000_0001;
+
+/// A ready session: connected ([`connect`]) and claimed ([`claim`]).
+pub(crate) fn open(url: &PgUrl, options: &PgOptions) -> Result<Client, OpenError> {
+    claim(connect(url, options)?, url)
+}
+
+/// A session set up so that no statement waits longer than the options allow. Connecting
+/// itself is bounded only up to the TCP handshake (the driver's `connect_timeout`): callers
+/// bound the rest by waiting on this thread at most [`connect_budget`].
+pub(crate) fn connect(url: &PgUrl, options: &PgOptions) -> Result<Client, OpenError> {
+    let shown = url.to_string();
+    let connect_failed = |err: postgres::Error| OpenError::Connect {
+        url: shown.clone(),
+        reason: describe(&err),
+    };
+    let mut config = Config::from_str(url.expose()).map_err(connect_failed)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(options.connect_timeout);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("dt-server");
+    }
+    // A peer that vanishes (a dead host, a cut network) is noticed by the kernel instead of
+    // leaving a call waiting on a socket forever.
+    config
+        .keepalives(true)
+        .keepalives_idle(options.keepalive)
+        .keepalives_interval(options.keepalive / 3)
+        .keepalives_retries(3);
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(options.statement_timeout);
+    }
+    let mut client = config.connect(NoTls).map_err(connect_failed)?;
+    let millis = options.statement_timeout.as_millis();
+    client
+        .batch_execute(&format!(
+            "SET statement_timeout = {millis}; SET lock_timeout = {millis}; \
+             SET idle_in_transaction_session_timeout = {millis}"
+        ))
+        .map_err(connect_failed)?;
+    Ok(client)
+}
+
+/// How long [`connect`] may take before it counts as hung: a TCP handshake and a startup
+/// exchange, each within the connect timeout.
+pub(crate) fn connect_budget(options: &PgOptions) -> std::time::Duration {
+    options.connect_timeout * 2
+}
+
+/// Takes the database for this server ([`SERVER_LOCK`]) and brings its schema up to date.
+pub(crate) fn claim(mut client: Client, url: &PgUrl) -> Result<Client, OpenError> {
+    let shown = url.to_string();
+    let connect_failed = |err: postgres::Error| OpenError::Connect {
+        url: shown.clone(),
+        reason: describe(&err),
+    };
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK])
+        .and_then(|row| row.try_get(0))
+        .map_err(connect_failed)?;
+    if !locked {
+        return Err(OpenError::InUse { url: shown });
+    }
+    schema::prepare(&mut client, &shown)?;
+    Ok(client)
+}
+
+/// The driver's error with the server's own message and detail, when there is one (the
+/// driver's `Display` says only "db error").
+pub(crate) fn describe(err: &postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
+            None => format!("{}: {}", db.severity(), db.message()),
+        },
+        None => match std::error::Error::source(err) {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        },
+    }
+}

@@ -1,0 +1,193 @@
+//! One call's changes as SQL, inside the writer's open transaction: the PostgreSQL dialect
+//! of `dt-store-sqlite`'s `write.rs` (upserts with `ON CONFLICT`, `bytea` records).
+
+use dt_store::journal::{Changes, HistoryWrite, InstanceChange, Prune, TaskKey};
+use postgres::types::ToSql;
+use postgres::{Client, Statement};
+use std::collections::HashMap;
+
+/// The writer's session with its prepared statements (prepared once per session: each
+/// statement is then one round trip).
+pub(crate) struct Session {
+    pub(crate) client: Client,
+    prepared: HashMap<&'static str, Statement>,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl Session {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            prepared: HashMap::new(),
+        }
+    }
+
+    /// Runs `sql`, preparing it the first time.
+    pub(crate) fn exec(
+        &mut self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<u64, postgres::Error> {
+        let statement = match self.prepared.get(sql) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.client.prepare(sql)?;
+                self.prepared.insert(sql, statement.clone());
+                statement
+            }
+        };
+        self.client.execute(&statement, params)
+    }
+}
+
+/// Writes `changes`. The caller owns the transaction.
+pub(crate) fn apply(s: &mut Session, changes: &Changes) -> Result<(), postgres::Error> {
+    if changes.cleared {
+        s.client.batch_execute(
+            "DELETE FROM dt_instances; DELETE FROM dt_history; DELETE FROM dt_entities;
+             DELETE FROM dt_activities; DELETE FROM dt_timers; DELETE FROM dt_delayed_signals;
+             DELETE FROM dt_store_state WHERE key = 'locks';",
+        )?;
+    }
+    // Tasks first: an instance written below may prune what it no longer needs.
+    for (key, record) in &changes.activities_added {
+        // A new seq on conflict too, as SQLite's INSERT OR REPLACE gives a new rowid: the
+        // activity goes to the end of the scheduling order.
+        s.exec(
+            "INSERT INTO dt_activities (instance_id, execution_id, task_id, record)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (instance_id, execution_id, task_id)
+             DO UPDATE SET record = EXCLUDED.record, seq = EXCLUDED.seq",
+            &[&key.instance_id, &key.execution_id, &key.task_id, record],
+        )?;
+    }
+    for (key, record) in &changes.timers_added {
+        s.exec(
+            "INSERT INTO dt_timers (instance_id, execution_id, timer_id, record)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (instance_id, execution_id, timer_id)
+             DO UPDATE SET record = EXCLUDED.record",
+            &[&key.instance_id, &key.execution_id, &key.task_id, record],
+        )?;
+    }
+    for change in &changes.instances {
+        instance(s, change)?;
+    }
+    for key in &changes.activities_done {
+        delete_task(
+            s,
+            "DELETE FROM dt_activities WHERE instance_id = $1 AND execution_id = $2 AND task_id = $3",
+            key,
+        )?;
+    }
+    for key in &changes.timers_done {
+        delete_task(
+            s,
+            "DELETE FROM dt_timers WHERE instance_id = $1 AND execution_id = $2 AND timer_id = $3",
+            key,
+        )?;
+    }
+    for (id, record) in &changes.entities {
+        match record {
+            Some(record) => s.exec(
+                "INSERT INTO dt_entities (id, record) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+                &[id, record],
+            )?,
+            None => s.exec("DELETE FROM dt_entities WHERE id = $1", &[id])?,
+        };
+    }
+    for (id, record) in &changes.signals_added {
+        s.exec(
+            "INSERT INTO dt_delayed_signals (id, record) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+            &[&seq(*id), record],
+        )?;
+    }
+    for id in &changes.signals_done {
+        s.exec("DELETE FROM dt_delayed_signals WHERE id = $1", &[&seq(*id)])?;
+    }
+    if let Some(locks) = &changes.locks {
+        set_value(s, "locks", locks)?;
+    }
+    Ok(())
+}
+
+/// Records the sequence counter (once per transaction: the last call's is the highest).
+pub(crate) fn next_seq(s: &mut Session, next_seq: u64) -> Result<(), postgres::Error> {
+    set_value(s, "next_seq", &next_seq.to_be_bytes())
+}
+
+fn set_value(s: &mut Session, key: &str, value: &[u8]) -> Result<(), postgres::Error> {
+    s.exec(
+        "INSERT INTO dt_store_state (key, value) VALUES ($1, $2)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        &[&key, &value],
+    )?;
+    Ok(())
+}
+
+/// PostgreSQL integers are signed; sequence numbers stay far below `i64::MAX`.
+fn seq(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+fn delete_task(s: &mut Session, sql: &'static str, key: &TaskKey) -> Result<(), postgres::Error> {
+    s.exec(sql, &[&key.instance_id, &key.execution_id, &key.task_id])?;
+    Ok(())
+}
+
+fn instance(s: &mut Session, change: &InstanceChange) -> Result<(), postgres::Error> {
+    let id = &change.id;
+    let Some(row) = &change.row else {
+        for sql in [
+            "DELETE FROM dt_instances WHERE id = $1",
+            "DELETE FROM dt_history WHERE instance_id = $1",
+            "DELETE FROM dt_activities WHERE instance_id = $1",
+            "DELETE FROM dt_timers WHERE instance_id = $1",
+        ] {
+            s.exec(sql, &[id])?;
+        }
+        return Ok(());
+    };
+    s.exec(
+        "INSERT INTO dt_instances (id, record) VALUES ($1, $2)
+         ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+        &[id, &row.record],
+    )?;
+    let (from, events) = match &row.history {
+        HistoryWrite::Append { from, events } => (*from, events),
+        HistoryWrite::Replace(events) => {
+            s.exec("DELETE FROM dt_history WHERE instance_id = $1", &[id])?;
+            (0, events)
+        }
+    };
+    for (offset, event) in events.iter().enumerate() {
+        let position = i64::try_from(from + offset).unwrap_or(i64::MAX);
+        s.exec(
+            "INSERT INTO dt_history (instance_id, position, event) VALUES ($1, $2, $3)
+             ON CONFLICT (instance_id, position) DO UPDATE SET event = EXCLUDED.event",
+            &[id, &position, event],
+        )?;
+    }
+    let execution = &row.execution_id;
+    match row.prune {
+        Prune::Nothing => {}
+        Prune::OtherExecutions => {
+            s.exec(
+                "DELETE FROM dt_activities WHERE instance_id = $1 AND execution_id <> $2",
+                &[id, execution],
+            )?;
+            s.exec(
+                "DELETE FROM dt_timers WHERE instance_id = $1 AND execution_id <> $2",
+                &[id, execution],
+            )?;
+        }
+        Prune::All => {
+            s.exec("DELETE FROM dt_activities WHERE instance_id = $1", &[id])?;
+            s.exec("DELETE FROM dt_timers WHERE instance_id = $1", &[id])?;
+        }
+    }
+    Ok(())
+}
