@@ -1,0 +1,279 @@
+//! Bad addresses, busy and foreign databases, lost sessions and stuck statements: each is a
+//! clear error at start, or `Unavailable` on the call whose change could not be written, never
+//! a hang, a panic or a half-kept change.
+
+mod support;
+
+use dt_store::{CreateInstance, ManualClock, MemoryStore, Store, StoreConfig, StoreError};
+use dt_store_postgres::{OpenError, PgOptions, open, open_with};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::TestDb;
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(chrono::Utc::now()))
+}
+
+fn open_at(url: &str) -> Result<MemoryStore, OpenError> {
+    open(url, StoreConfig::default(), clock())
+}
+
+fn instance(id: &str) -> CreateInstance {
+    CreateInstance {
+        spec: dt_core::NewInstance {
+            id: id.to_owned(),
+            name: "Kept".to_owned(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+async fn exists(store: &MemoryStore, id: &str) -> bool {
+    store
+        .get_instance(id, false)
+        .await
+        .expect("reads are served from memory")
+        .is_some()
+}
+
+/// `url` with its database replaced: the support module's rule, for URLs of the base server.
+fn base_with(user: &str, database: &str) -> String {
+    let base = support::base_url();
+    let after_scheme = base.find("://").map_or(0, |at| at + 3);
+    let authority_end = base[after_scheme..]
+        .find(['/', '?'])
+        .map_or(base.len(), |at| after_scheme + at);
+    let host = base[after_scheme..authority_end]
+        .rsplit_once('@')
+        .map_or(&base[after_scheme..authority_end], |(_, host)| host);
+    format!("postgres://{user}@{host}/{database}")
+}
+
+#[test]
+fn a_second_server_on_the_same_database_is_refused() {
+    let Some(db) = TestDb::fresh() else { return };
+    let first = open_at(db.url()).expect("the first server opens");
+    let second = open_at(db.url());
+    assert!(
+        matches!(second, Err(OpenError::InUse { .. })),
+        "a second server while the first serves: {second:?}"
+    );
+    let message = second.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("in use by another dt-server") && message.contains("later version"),
+        "the error says why: {message}"
+    );
+    drop(first);
+    open_at(db.url()).expect("the database opens again once the first server has stopped");
+}
+
+#[test]
+fn a_database_from_a_newer_server_is_refused() {
+    let Some(db) = TestDb::fresh() else { return };
+    drop(open_at(db.url()).expect("a new database"));
+    db.execute("UPDATE dt_schema SET version = 99")
+        .expect("mark it newer");
+    match open_at(db.url()) {
+        Err(OpenError::NewerSchema {
+            found: 99, known, ..
+        }) => assert_eq!(known, dt_store_postgres::SCHEMA_VERSION),
+        other => panic!("a database with schema 99: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_database_shared_with_other_tables_is_fine() {
+    let Some(db) = TestDb::fresh() else { return };
+    db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY); INSERT INTO invoices VALUES (7)")
+        .expect("another program's table");
+    let store = open_at(db.url()).expect("opens beside another program's table");
+    store.create_instance(instance("a")).await.expect("create");
+    drop(store);
+    let store = open_at(db.url()).expect("opens again");
+    assert!(exists(&store, "a").await, "the instance was kept");
+    drop(store);
+    db.execute("SELECT 1 / (count(*) = 1)::int FROM invoices WHERE id = 7")
+        .expect("the other table is untouched");
+}
+
+#[test]
+fn nothing_listening_is_a_clear_error_at_start() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    };
+    let result = open_at(&format!("postgres://dt:hunter2@127.0.0.1:{port}/dt"));
+    let message = result
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        matches!(result, Err(OpenError::Connect { .. })),
+        "no server on port {port}: {result:?}"
+    );
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}")) && !message.contains("hunter2"),
+        "the error names the address, not the password: {message}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_is_an_error_not_a_hang() {
+    // Accepts connections and says nothing, as a wrong port (an HTTP server) may.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let options = PgOptions {
+        connect_timeout: Duration::from_millis(300),
+        ..PgOptions::default()
+    };
+    let url = format!("postgres://dt@127.0.0.1:{port}/dt")
+        .parse()
+        .expect("a URL");
+    let result = open_with(&url, &options, StoreConfig::default(), clock());
+    let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("no answer"), "a silent server: {message}");
+}
+
+#[test]
+fn a_missing_database_or_unknown_user_is_a_clear_error() {
+    if !support::available() {
+        return;
+    }
+    let missing = base_with("postgres", "dt_no_such_database");
+    let message = open_at(&missing)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("dt_no_such_database") && message.contains("does not exist"),
+        "a missing database: {message}"
+    );
+    let stranger = base_with("dt_nobody:topsecret", "test");
+    let message = open_at(&stranger)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("dt_nobody") && !message.contains("topsecret"),
+        "an unknown user, password hidden: {message}"
+    );
+}
+
+#[test]
+fn a_url_that_is_not_postgres_is_refused() {
+    for bad in ["mysql://x@y/z", "postgres://u:pw@db:notaport/x"] {
+        let result = open_at(bad);
+        assert!(
+            matches!(result, Err(OpenError::Url(_))),
+            "{bad}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lost_session_fails_the_write_then_reconnects_keeping_what_was_acknowledged() {
+    let Some(db) = TestDb::fresh() else { return };
+    let store = open_at(db.url()).expect("opens");
+    store
+        .create_instance(instance("before"))
+        .await
+        .expect("create");
+    let pid = db
+        .server_pid()
+        .expect("the writer's session holds the lock");
+    db.terminate(pid);
+
+    let lost = store.create_instance(instance("lost")).await;
+    assert!(
+        matches!(lost, Err(StoreError::Unavailable(_))),
+        "a write on a terminated session: {lost:?}"
+    );
+    // The next calls read the store back, reconnecting; wait for it with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut attempt = 0;
+    let after = loop {
+        attempt += 1;
+        let id = format!("after-{attempt}");
+        match store.create_instance(instance(&id)).await {
+            Ok(_) => break id,
+            Err(StoreError::Unavailable(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("the store did not come back: {err:?}"),
+        }
+    };
+    let new_pid = db
+        .server_pid()
+        .expect("the new session holds the lock again");
+    assert_ne!(new_pid, pid, "a new session");
+    assert!(
+        exists(&store, "before").await,
+        "acknowledged before the loss"
+    );
+    assert!(
+        !exists(&store, "lost").await,
+        "the failed write was not kept"
+    );
+    assert!(
+        exists(&store, &after).await,
+        "acknowledged after reconnecting"
+    );
+
+    drop(store);
+    let store = open_at(db.url()).expect("opens again");
+    assert!(exists(&store, "before").await && exists(&store, &after).await);
+    assert!(!exists(&store, "lost").await);
+}
+
+#[tokio::test]
+async fn a_stuck_statement_times_out_as_unavailable() {
+    let Some(db) = TestDb::fresh() else { return };
+    let options = PgOptions {
+        statement_timeout: Duration::from_millis(500),
+        ..PgOptions::default()
+    };
+    let url = db.url().parse().expect("a URL");
+    let store = open_with(&url, &options, StoreConfig::default(), clock()).expect("opens");
+    store
+        .create_instance(instance("before"))
+        .await
+        .expect("create");
+
+    // Another session holds the instances table until told to let go.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+    let holder_url = db.url().to_owned();
+    let holder = std::thread::spawn(move || {
+        let mut client = support::admin(&holder_url).expect("connect");
+        let mut tx = client.transaction().expect("begin");
+        tx.batch_execute("LOCK TABLE dt_instances IN ACCESS EXCLUSIVE MODE")
+            .expect("lock");
+        let _ = locked.send(());
+        let _ = released.recv();
+        tx.rollback().expect("rollback");
+    });
+    is_locked.recv().expect("the table is locked");
+    let stuck = store.create_instance(instance("stuck")).await;
+    assert!(
+        matches!(stuck, Err(StoreError::Unavailable(_))),
+        "a write behind a held lock: {stuck:?}"
+    );
+    let _ = release.send(());
+    holder.join().expect("the holder let go");
+
+    store
+        .create_instance(instance("after"))
+        .await
+        .expect("the store carries on once the lock is gone");
+    assert!(exists(&store, "before").await && exists(&store, "after").await);
+    assert!(!exists(&store, "stuck").await);
+}
