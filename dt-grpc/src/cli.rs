@@ -56,8 +56,9 @@ pub struct Args {
     /// Limits on messages, streams, connections and waits.
     #[command(flatten)]
     pub limits: dt_security::LimitArgs,
-    /// Where state is kept: `memory` (lost when the server stops) or `sqlite://PATH` (one
-    /// file, created if missing; every change is on disk before it is acknowledged).
+    /// Where state is kept: `memory` (lost when the server stops), `sqlite://PATH` (one
+    /// file, created if missing) or `postgres://USER@HOST:PORT/DB` (one server per database
+    /// for now); on disk, every change is kept before it is acknowledged.
     #[arg(long, env = "DT_STORE", default_value = "memory")]
     pub store: crate::StoreSpec,
 }

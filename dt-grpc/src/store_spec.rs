@@ -1,8 +1,11 @@
-//! Where a server keeps its state: `--store memory` (the default) or `--store sqlite://PATH`
-//! (with `?synchronous=normal` to fsync only at checkpoints), parsed once here for the binary,
-//! `dt_testing` and the Python package, and opened on the clock time skipping chose.
+//! Where a server keeps its state: `--store memory` (the default), `--store sqlite://PATH`
+//! (with `?synchronous=normal` to fsync only at checkpoints) or
+//! `--store postgres://USER@HOST:PORT/DB`, parsed once here for the binary, `dt_testing` and
+//! the Python package, and opened on the clock time skipping chose. A PostgreSQL URL is only
+//! ever shown with its password hidden.
 
 use dt_store::{Clock, MemoryStore, StoreConfig};
+use dt_store_postgres::PgUrl;
 pub use dt_store_sqlite::Synchronous;
 use std::fmt;
 use std::path::PathBuf;
@@ -17,14 +20,23 @@ pub enum StoreSpec {
     Memory,
     /// One SQLite file, created if missing; every change is on disk before it is acknowledged.
     Sqlite(PathBuf, Synchronous),
+    /// A PostgreSQL database (`postgres://` or `postgresql://`), one server per database for
+    /// now; every change is committed before it is acknowledged.
+    Postgres(PgUrl),
 }
 
 /// A `--store` value that names no store.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown store '{0}': use 'memory' or 'sqlite://PATH' (e.g. sqlite://dt.db, sqlite:///var/lib/dt/dt.db, sqlite://dt.db?synchronous=normal)"
-)]
-pub struct StoreSpecError(String);
+pub enum StoreSpecError {
+    /// Neither memory nor a known scheme.
+    #[error(
+        "unknown store '{0}': use 'memory', 'sqlite://PATH' (e.g. sqlite://dt.db, sqlite:///var/lib/dt/dt.db, sqlite://dt.db?synchronous=normal) or 'postgres://USER@HOST:PORT/DATABASE'"
+    )]
+    Unknown(String),
+    /// A PostgreSQL URL the driver cannot read.
+    #[error(transparent)]
+    Postgres(#[from] dt_store_postgres::PgUrlError),
+}
 
 impl FromStr for StoreSpec {
     type Err = StoreSpecError;
@@ -33,7 +45,10 @@ impl FromStr for StoreSpec {
         let path = s
             .strip_prefix("sqlite://")
             .or_else(|| s.strip_prefix("sqlite:"));
-        let bad = || StoreSpecError(s.to_owned());
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(Self::Postgres(s.parse()?));
+        }
+        let bad = || StoreSpecError::Unknown(dt_store_postgres::redact(s));
         match (s, path) {
             ("memory", _) => Ok(Self::Memory),
             (_, Some(path)) => {
@@ -61,6 +76,7 @@ impl fmt::Display for StoreSpec {
             Self::Sqlite(path, Synchronous::Normal) => {
                 write!(f, "sqlite://{}?synchronous=normal", path.display())
             }
+            Self::Postgres(url) => write!(f, "{url}"),
         }
     }
 }
@@ -71,6 +87,9 @@ pub enum OpenStoreError {
     /// The SQLite file cannot be used.
     #[error(transparent)]
     Sqlite(#[from] dt_store_sqlite::OpenError),
+    /// The PostgreSQL database cannot be used.
+    #[error(transparent)]
+    Postgres(#[from] dt_store_postgres::OpenError),
 }
 
 impl StoreSpec {
@@ -89,6 +108,12 @@ impl StoreSpec {
                 };
                 dt_store_sqlite::open_with(path, &options, config, clock)?
             }
+            Self::Postgres(url) => dt_store_postgres::open_with(
+                url,
+                &dt_store_postgres::PgOptions::default(),
+                config,
+                clock,
+            )?,
         }))
     }
 
@@ -124,6 +149,7 @@ mod tests {
             "postgres:",
             "Memory",
             "dt.db",
+            "postgres://",
         ] {
             assert_eq!(parse(bad), None, "{bad:?} is not a store");
         }
@@ -133,5 +159,38 @@ mod tests {
         ] {
             assert_eq!(parse(&spec.to_string()), Some(spec));
         }
+    }
+
+    #[test]
+    fn parses_postgres_urls_and_never_shows_the_password() {
+        for url in [
+            "postgres://dt@127.0.0.1:5432/dt",
+            "postgresql://dt@db.example/dt?sslmode=disable",
+        ] {
+            let spec = url.parse::<StoreSpec>().expect("a PostgreSQL URL");
+            assert!(matches!(&spec, StoreSpec::Postgres(u) if u.expose() == url));
+            assert_eq!(spec.to_string(), url, "no password, nothing hidden");
+            assert!(spec.is_durable());
+        }
+        let spec = "postgres://dt:s3cret@db:5432/dt"
+            .parse::<StoreSpec>()
+            .expect("a URL with a password");
+        assert_eq!(spec.to_string(), "postgres://dt:***@db:5432/dt");
+        assert!(!format!("{spec:?}").contains("s3cret"));
+        let err = "postgres://dt:s3cret@db:port/dt"
+            .parse::<StoreSpec>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!err.is_empty() && !err.contains("s3cret"), "{err}");
+        let err = "postgre://dt:s3cret@db/dt"
+            .parse::<StoreSpec>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("unknown store") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 }

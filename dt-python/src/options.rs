@@ -35,7 +35,7 @@ pub(crate) struct BackendOptions {
     pub(crate) time_skipping: bool,
     /// Serve the dashboard and admin API on this port too (0: a free one); `None`: no HTTP.
     pub(crate) http_port: Option<u16>,
-    /// Where state is kept (`store="sqlite://PATH"`); memory unless asked.
+    /// Where state is kept (`store="sqlite://PATH"` or `"postgres://..."`); memory unless asked.
     pub(crate) storage: dt_grpc::StoreSpec,
 }
 
@@ -85,7 +85,7 @@ impl BackendOptions {
                 .map_err(|e: dt_grpc::StoreSpecError| Error::InvalidValue(e.to_string()))?,
             Some(value) => {
                 return Err(Error::WrongType(format!(
-                    "store must be a str ('memory' or 'sqlite://PATH') or None, not {}",
+                    "store must be a str ('memory', 'sqlite://PATH' or 'postgres://...') or None, not {}",
                     type_name(&value)
                 )));
             }

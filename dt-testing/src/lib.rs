@@ -38,8 +38,8 @@ pub struct TestBackendOptions {
     pub port: u16,
     /// Store tunables (history limit, lease duration, abandon delay).
     pub store: StoreConfig,
-    /// Where state is kept (`dt-server --store`): in memory by default, or a SQLite file that
-    /// a later backend on the same path reads back.
+    /// Where state is kept (`dt-server --store`): in memory by default, or a SQLite file or a
+    /// PostgreSQL database that a later backend on the same place reads back.
     pub storage: dt_grpc::StoreSpec,
     /// Server tunables: health-ping interval, security (TLS certificate, bearer tokens) and
     /// limits, as `dt-server` takes them.

@@ -22,7 +22,8 @@ Differences a test may notice, all additions:
   gRPC (`.http_port`, `.http_address`); None, the default, serves no HTTP.
 - `store="sqlite://PATH"` (keyword-only; None or "memory" keeps state in memory): state in
   one SQLite file, every change on disk before it is acknowledged; a later backend on the same
-  path (after this one is gone) serves it again.
+  path (after this one is gone) serves it again. `store="postgres://USER@HOST:PORT/DB"` keeps
+  it in a PostgreSQL database the same way (one backend per database for now).
 """
 
 import atexit
@@ -86,8 +87,10 @@ class InMemoryOrchestrationBackend:
                 a client waits for an orchestration and no work is queued or running; None
                 or False (the default) keeps real time.
             store: "sqlite://PATH" keeps state in that SQLite file (created if missing),
-                which the backend holds open until it is garbage-collected; None or
-                "memory" (the default) keeps it in memory.
+                which the backend holds open until it is garbage-collected;
+                "postgres://USER@HOST:PORT/DB" keeps it in that PostgreSQL database (one
+                backend per database at a time); None or "memory" (the default) keeps it in
+                memory.
 
         Raises:
             TypeError: an argument has the wrong type.
