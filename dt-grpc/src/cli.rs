@@ -59,7 +59,7 @@ pub struct Args {
     /// Where state is kept: `memory` (lost when the server stops), `sqlite://PATH` (one
     /// file, created if missing) or `postgres://USER@HOST:PORT/DB` (one server per database
     /// for now); on disk, every change is kept before it is acknowledged.
-    #[arg(long, env = "DT_STORE", default_value = "memory")]
+    #[arg(long, env = "DT_STORE", default_value = "memory", value_parser = StoreArg)]
     pub store: crate::StoreSpec,
 }
 
@@ -310,4 +310,34 @@ async fn serve_with_dashboard(
     grpc?;
     http?;
     Ok(())
+}
+
+/// Parses `--store` with an error of our own: clap's would repeat the value, and a
+/// PostgreSQL URL may carry a password.
+#[derive(Clone)]
+struct StoreArg;
+
+impl clap::builder::TypedValueParser for StoreArg {
+    type Value = crate::StoreSpec;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let invalid = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("invalid --store: {message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let value = value
+            .to_str()
+            .ok_or_else(|| invalid("it is not UTF-8".to_owned()))?;
+        value
+            .parse()
+            .map_err(|err: crate::StoreSpecError| invalid(err.to_string()))
+    }
 }

@@ -259,3 +259,40 @@ async fn an_explicit_http_port_that_is_taken_is_an_error() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_postgres_store_that_cannot_be_used_is_an_error_that_hides_the_password() -> TestResult {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?.port()
+    };
+    for (store, says) in [
+        (
+            format!("postgres://dt:hunter2@127.0.0.1:{closed}/dt"),
+            "cannot connect to PostgreSQL",
+        ),
+        (
+            "postgres://dt:hunter2@127.0.0.1:port/dt".to_owned(),
+            "not a PostgreSQL URL",
+        ),
+        ("postgre://dt:hunter2@db/dt".to_owned(), "unknown store"),
+    ] {
+        let out = tokio::time::timeout(
+            WAIT,
+            Command::new(BIN)
+                .args(["--port", "0", "--no-http", "--store", &store])
+                .env("RUST_BACKTRACE", "0")
+                .output(),
+        )
+        .await??;
+        assert!(!out.status.success(), "dt-server started on {store}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stderr.contains(says), "{store}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2") && !stdout.contains("hunter2"),
+            "{store}: the password was shown: {stderr}{stdout}"
+        );
+    }
+    Ok(())
+}
