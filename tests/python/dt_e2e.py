@@ -7,6 +7,9 @@ Configuration (environment):
 - DT_E2E_BACKEND=reference: use the SDK's in-memory Python backend instead of dt-server.
 - DT_E2E_STORE=sqlite: each binary server keeps its state in a SQLite file of its own
   (`--store sqlite://...`, removed when the server stops) instead of in memory.
+- DT_E2E_STORE=postgres: each binary server keeps its state in a PostgreSQL database of its
+  own (`--store postgres://...`), made on the server at DT_TEST_POSTGRES_URL (default
+  postgres://postgres@127.0.0.1:5432/test) with `psql` and dropped when the server stops.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ USING_INPROCESS = BACKEND in ("inprocess", "in-process")
 USING_BINARY = not (USING_REFERENCE or USING_INPROCESS)
 # The binary's store for servers whose test does not choose one.
 STORE = os.environ.get("DT_E2E_STORE", "memory").strip().lower()
+POSTGRES_URL = (os.environ.get("DT_TEST_POSTGRES_URL", "").strip()
+                or "postgres://postgres@127.0.0.1:5432/test")
 
 # Generous waits so a slow CI machine does not flake; a passing test never waits this long.
 WAIT = 30.0
@@ -74,6 +79,8 @@ class ServerHandle:
     _stdout_lines: list[str] = field(default_factory=list)
     # A store directory the handle made (DT_E2E_STORE=sqlite), removed on stop.
     _store_dir: tempfile.TemporaryDirectory[str] | None = None
+    # A database the handle made (DT_E2E_STORE=postgres), dropped on stop.
+    _database: PostgresDatabase | None = None
 
     @property
     def address(self) -> str:
@@ -100,6 +107,37 @@ class ServerHandle:
         if self._store_dir is not None:
             self._store_dir.cleanup()
             self._store_dir = None
+        if self._database is not None:
+            self._database.drop()
+            self._database = None
+
+
+class PostgresDatabase:
+    """A database of its own on the server at POSTGRES_URL, made and dropped with `psql`."""
+
+    def __init__(self, prefix: str = "dt_e2e") -> None:
+        self.name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+        _psql(POSTGRES_URL, f"CREATE DATABASE {self.name}")
+        head, sep, query = POSTGRES_URL.partition("?")
+        authority_start = head.find("://") + 3
+        slash = head.find("/", authority_start)
+        base = head if slash < 0 else head[:slash]
+        self.url = f"{base}/{self.name}{sep}{query}"
+
+    def drop(self) -> None:
+        _psql(POSTGRES_URL, f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+
+def _psql(url: str, sql: str) -> None:
+    try:
+        done = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql],
+                              capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        pytest.fail("DT_E2E_STORE=postgres needs psql (PostgreSQL's client) on PATH",
+                    pytrace=False)
+    if done.returncode != 0:
+        pytest.fail(f"psql could not run {sql!r} (DT_TEST_POSTGRES_URL={url!r}): "
+                    f"{done.stderr.strip()}", pytrace=False)
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
@@ -151,11 +189,16 @@ def _start_binary(max_history_size: int | None, extra_args: Sequence[str]) -> Se
         args += ["--max-history-size", str(max_history_size)]
     args += list(extra_args)
     store_dir = None
+    database = None
     if STORE == "sqlite" and "--store" not in extra_args:
         store_dir = tempfile.TemporaryDirectory(prefix="dt-store-")
         args += ["--store", f"sqlite://{store_dir.name}/dt.db"]
+    elif STORE == "postgres" and "--store" not in extra_args:
+        database = PostgresDatabase()
+        args += ["--store", database.url]
     elif STORE != "memory" and "--store" not in extra_args:
-        pytest.fail(f"DT_E2E_STORE={STORE!r}: use 'memory' or 'sqlite'", pytrace=False)
+        pytest.fail(f"DT_E2E_STORE={STORE!r}: use 'memory', 'sqlite' or 'postgres'",
+                    pytrace=False)
 
     stderr_file = tempfile.NamedTemporaryFile(prefix="dt-server-", suffix=".stderr", delete=False)
     stderr_path = Path(stderr_file.name)
@@ -164,7 +207,7 @@ def _start_binary(max_history_size: int | None, extra_args: Sequence[str]) -> Se
 
     lines: queue.Queue[str | None] = queue.Queue()
     handle = ServerHandle(port=0, kind="dt-server", process=proc, stderr_path=stderr_path,
-                          _store_dir=store_dir)
+                          _store_dir=store_dir, _database=database)
 
     def pump_stdout() -> None:
         # Keeps draining stdout for the whole server lifetime so the pipe never fills up.
