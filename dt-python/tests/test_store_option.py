@@ -1,9 +1,14 @@
-"""`store="sqlite://PATH"`: the backend keeps its state in a SQLite file, which a later
-backend on the same path serves again; bad values and a file in use raise at construction."""
+"""`store="sqlite://PATH"` (or `"postgres://..."`): the backend keeps its state in a SQLite
+file (or a PostgreSQL database), which a later backend on the same place serves again; bad
+values, a file or database in use and an unreachable server raise at construction."""
 
 from __future__ import annotations
 
 import gc
+import os
+import socket
+import subprocess
+import uuid
 
 import pytest
 
@@ -76,3 +81,71 @@ def test_a_file_in_use_or_not_a_store_raises(tmp_path):
         InMemoryOrchestrationBackend(port=0, store=f"sqlite://{garbage}")
     with pytest.raises(RuntimeError, match="cannot open the store"):
         InMemoryOrchestrationBackend(port=0, store=f"sqlite://{tmp_path / 'missing' / 'dt.db'}")
+
+
+def test_a_postgres_store_that_cannot_be_reached_raises_without_the_password():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RuntimeError, match="cannot connect to PostgreSQL") as raised:
+        InMemoryOrchestrationBackend(port=0, store=f"postgres://dt:hunter2@127.0.0.1:{port}/dt")
+    assert "hunter2" not in str(raised.value)
+    with pytest.raises(ValueError, match="not a PostgreSQL URL") as raised:
+        InMemoryOrchestrationBackend(port=0, store="postgres://dt:hunter2@127.0.0.1:port/dt")
+    assert "hunter2" not in str(raised.value)
+
+
+def _postgres_database() -> tuple[str, str, str]:
+    """A new database on DT_TEST_POSTGRES_URL's server (made with psql), or a skip: its URL,
+    the server's URL and its name."""
+    base = (os.environ.get("DT_TEST_POSTGRES_URL", "").strip()
+            or "postgres://postgres@127.0.0.1:5432/test")
+    name = f"dt_py_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    try:
+        made = subprocess.run(["psql", base, "-qc", f"CREATE DATABASE {name}"],
+                              capture_output=True, timeout=30).returncode == 0
+    except FileNotFoundError:
+        made = False
+    if not made:
+        if os.environ.get("DT_REQUIRE_POSTGRES", "").strip() == "1":
+            pytest.fail("no PostgreSQL answers psql at DT_TEST_POSTGRES_URL", pytrace=False)
+        pytest.skip("no PostgreSQL answers psql at DT_TEST_POSTGRES_URL")
+    head, sep, query = base.partition("?")
+    slash = head.find("/", head.find("://") + 3)
+    return f"{head if slash < 0 else head[:slash]}/{name}{sep}{query}", base, name
+
+
+def test_state_survives_a_new_backend_on_the_same_postgres_database():
+    store, base, name = _postgres_database()
+    try:
+        backend = create_test_backend(port=0, store=store)
+        with pytest.raises(RuntimeError, match="in use by another dt-server"):
+            InMemoryOrchestrationBackend(port=0, store=store)
+        worker = dt_worker.TaskHubGrpcWorker(host_address=backend.address)
+        worker.add_orchestrator(hello)
+        client = dt_client.TaskHubGrpcClient(host_address=backend.address)
+        worker.start()
+        try:
+            client.schedule_new_orchestration(hello, input="pg", instance_id="kept-pg")
+            state = client.wait_for_orchestration_completion("kept-pg", timeout=30)
+            assert state is not None and state.serialized_output == '"hello pg"'
+        finally:
+            worker.stop()
+            client.close()
+            backend.stop()
+        del backend
+        gc.collect()  # the backend holds its session (and the database) until it is gone
+
+        with InMemoryOrchestrationBackend(port=0, store=store) as again:
+            client = dt_client.TaskHubGrpcClient(host_address=again.address)
+            try:
+                state = client.get_orchestration_state("kept-pg")
+                assert state is not None
+                assert state.runtime_status == dt_client.OrchestrationStatus.COMPLETED
+                assert state.serialized_output == '"hello pg"'
+            finally:
+                client.close()
+    finally:
+        gc.collect()
+        subprocess.run(["psql", base, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+                       capture_output=True, timeout=30)

@@ -128,6 +128,22 @@ class PostgresDatabase:
         _psql(POSTGRES_URL, f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
 
+def postgres_database() -> PostgresDatabase:
+    """A new database for a test that names its store itself; skips the test where no
+    PostgreSQL answers at DT_TEST_POSTGRES_URL, unless DT_REQUIRE_POSTGRES=1."""
+    try:
+        answered = subprocess.run(["psql", POSTGRES_URL, "-qAtc", "SELECT 1"],
+                                  capture_output=True, timeout=30).returncode == 0
+    except FileNotFoundError:
+        answered = False
+    if not answered:
+        if os.environ.get("DT_REQUIRE_POSTGRES", "").strip() == "1":
+            pytest.fail("no PostgreSQL answers psql at DT_TEST_POSTGRES_URL "
+                        "(DT_REQUIRE_POSTGRES=1)", pytrace=False)
+        pytest.skip("no PostgreSQL answers psql at DT_TEST_POSTGRES_URL")
+    return PostgresDatabase()
+
+
 def _psql(url: str, sql: str) -> None:
     try:
         done = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql],

@@ -1,7 +1,8 @@
-"""dt-server on a SQLite file (`--store sqlite://PATH`), SIGKILLed and started again on the
-same file: nothing acknowledged is lost, no activity whose result was taken runs again,
-work in flight is handed out again, timers that fell due while the server was down fire, and
-waiting orchestrations resume.
+"""dt-server on a durable store, a SQLite file (`--store sqlite://PATH`) or a PostgreSQL
+database (`--store postgres://...`, skipped where none answers unless DT_REQUIRE_POSTGRES=1),
+SIGKILLed and started again on the same store: nothing acknowledged is lost, no activity whose
+result was taken runs again, work in flight is handed out again, timers that fell due while the
+server was down fire, and waiting orchestrations resume.
 
 The server runs as its own process so it can be killed for real; workers and clients are the
 Python SDK, reconnected to the restarted server (a new port each time).
@@ -12,14 +13,14 @@ from __future__ import annotations
 import threading
 from collections import Counter as Tally
 from datetime import timedelta
-from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from durabletask import task
 
-from dt_e2e import (USING_BINARY, ServerHandle, Status, complete, new_client, running_worker,
-                    start_server, uid, wait_until)
+from dt_e2e import (USING_BINARY, ServerHandle, Status, complete, new_client, postgres_database,
+                    running_worker, start_server, uid, wait_until)
 
 pytestmark = pytest.mark.skipif(not USING_BINARY, reason="kills the dt-server process")
 
@@ -57,8 +58,21 @@ def sleeps(ctx: task.OrchestrationContext, seconds: float):
     return "woke"
 
 
-def _sqlite_server(path: Path) -> ServerHandle:
-    return start_server(extra_args=["--no-http", "--store", f"sqlite://{path}"])
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path) -> Iterator[str]:
+    """A `--store` value for a new, empty durable store, kept for the whole test."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'dt.db'}"
+        return
+    database = postgres_database()
+    try:
+        yield database.url
+    finally:
+        database.drop()
+
+
+def _server(store: str) -> ServerHandle:
+    return start_server(extra_args=["--no-http", "--store", store])
 
 
 def _kill(server: ServerHandle) -> None:
@@ -74,10 +88,9 @@ def _worker(address: str):
                           activities=[step])
 
 
-def test_kill_while_orchestrations_wait_loses_nothing_and_reruns_nothing(tmp_path):
-    db = tmp_path / "dt.db"
+def test_kill_while_orchestrations_wait_loses_nothing_and_reruns_nothing(store):
     ids = [uid("wait") for _ in range(10)]
-    server = _sqlite_server(db)
+    server = _server(store)
     try:
         c = new_client(server.address)
         with _worker(server.address):
@@ -98,7 +111,7 @@ def test_kill_while_orchestrations_wait_loses_nothing_and_reruns_nothing(tmp_pat
         server.stop()
 
     # The timer falls due while no server runs.
-    server = _sqlite_server(db)
+    server = _server(store)
     try:
         c = new_client(server.address)
         for iid in ids:
@@ -123,11 +136,10 @@ def test_kill_while_orchestrations_wait_loses_nothing_and_reruns_nothing(tmp_pat
         assert _runs[f"{iid}:2"] == 1, f"{iid}'s second activity ran {_runs[f'{iid}:2']} times"
 
 
-def test_kill_in_the_middle_of_a_run_finishes_every_orchestration(tmp_path):
-    db = tmp_path / "dt.db"
+def test_kill_in_the_middle_of_a_run_finishes_every_orchestration(store):
     count, length = 20, 5
     ids = [uid("mid") for _ in range(count)]
-    server = _sqlite_server(db)
+    server = _server(store)
     try:
         c = new_client(server.address)
         for iid in ids:
@@ -140,7 +152,7 @@ def test_kill_in_the_middle_of_a_run_finishes_every_orchestration(tmp_path):
     finally:
         server.stop()
 
-    server = _sqlite_server(db)
+    server = _server(store)
     try:
         c = new_client(server.address)
         with _worker(server.address):
