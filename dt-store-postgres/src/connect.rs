@@ -4,15 +4,47 @@
 
 use crate::error::OpenError;
 use crate::{PgOptions, PgUrl, schema};
+use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 use std::str::FromStr;
+use std::time::Duration;
 
 /// The session-level advisory lock a serving dt-server holds on its database ("DTRS" 1).
 pub(crate) const SERVER_LOCK: i64 = 0x4454_5253_0000_0001;
 
+/// How long a starting server waits for [`SERVER_LOCK`]: the session of a server that has just
+/// stopped (or was killed) ends a moment after its socket closes, and a restart must not be
+/// refused for that moment.
+const SERVER_LOCK_WAIT: Duration = Duration::from_secs(2);
+
 /// A ready session: connected ([`connect`]) and claimed ([`claim`]).
 pub(crate) fn open(url: &PgUrl, options: &PgOptions) -> Result<Client, OpenError> {
-    claim(connect(url, options)?, url)
+    claim(connect(url, options)?, url, options)
+}
+
+/// [`open`] on a thread of its own, given up after [`connect_budget`] plus the statement
+/// timeout: the writer never hangs on a server that accepts and never answers. A session that
+/// is made after all is closed at once (its result finds nobody to take it), releasing the lock.
+pub(crate) fn open_bounded(url: &PgUrl, options: &PgOptions) -> Result<Client, OpenError> {
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    let (for_thread, options_for_thread) = (url.clone(), options.clone());
+    let spawned = std::thread::Builder::new()
+        .name("dt-postgres-connect".to_owned())
+        .spawn(move || {
+            let _ = done.send(open(&for_thread, &options_for_thread));
+        });
+    let limit = connect_budget(options) + options.statement_timeout;
+    let failed = |reason: String| OpenError::Connect {
+        url: url.to_string(),
+        reason,
+    };
+    if let Err(err) = spawned {
+        return Err(failed(format!("cannot start a thread to connect: {err}")));
+    }
+    match result.recv_timeout(limit) {
+        Ok(opened) => opened,
+        Err(_) => Err(failed(format!("no answer within {limit:?}"))),
+    }
 }
 
 /// A session set up so that no statement waits longer than the options allow. Connecting
@@ -54,20 +86,38 @@ pub(crate) fn connect(url: &PgUrl, options: &PgOptions) -> Result<Client, OpenEr
 
 /// How long [`connect`] may take before it counts as hung: a TCP handshake and a startup
 /// exchange, each within the connect timeout.
-pub(crate) fn connect_budget(options: &PgOptions) -> std::time::Duration {
+pub(crate) fn connect_budget(options: &PgOptions) -> Duration {
     options.connect_timeout * 2
 }
 
 /// Takes the database for this server ([`SERVER_LOCK`]) and brings its schema up to date.
-pub(crate) fn claim(mut client: Client, url: &PgUrl) -> Result<Client, OpenError> {
+pub(crate) fn claim(
+    mut client: Client,
+    url: &PgUrl,
+    options: &PgOptions,
+) -> Result<Client, OpenError> {
     let shown = url.to_string();
     let connect_failed = |err: postgres::Error| OpenError::Connect {
         url: shown.clone(),
         reason: describe(&err),
     };
-    let locked: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK])
-        .and_then(|row| row.try_get(0))
+    // Waiting on the server's side, bounded by lock_timeout, then the session's own again.
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = {}",
+            SERVER_LOCK_WAIT.as_millis()
+        ))
+        .map_err(connect_failed)?;
+    let locked = match client.execute("SELECT pg_advisory_lock($1)", &[&SERVER_LOCK]) {
+        Ok(_) => true,
+        Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => false,
+        Err(err) => return Err(connect_failed(err)),
+    };
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = {}",
+            options.statement_timeout.as_millis()
+        ))
         .map_err(connect_failed)?;
     if !locked {
         return Err(OpenError::InUse { url: shown });

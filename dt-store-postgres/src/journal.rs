@@ -58,7 +58,8 @@ impl PgJournal {
         let progress = Arc::new(Progress::default());
         let shown = url.to_string();
         let budget = connect::connect_budget(&options);
-        let load_limit = budget + options.statement_timeout + Duration::from_secs(1);
+        // Reconnecting (bounded by budget + statement timeout), then reading back.
+        let load_limit = budget + options.statement_timeout * 2 + Duration::from_secs(1);
         let writer_progress = progress.clone();
         // The driver runs its own runtime: it must be used, and dropped, off tokio's threads.
         let thread = std::thread::Builder::new()
@@ -72,7 +73,7 @@ impl PgJournal {
                     }
                 };
                 let _ = opening.send(Opening::Connected(Ok(())));
-                let client = match connect::claim(client, &url) {
+                let client = match connect::claim(client, &url, &options) {
                     Ok(client) => client,
                     Err(err) => {
                         let _ = opening.send(Opening::Claimed(Err(err)));
@@ -220,6 +221,15 @@ impl Writer {
             }
             self.commit(&mut batch);
         }
+        // Stopping: let go of the database now rather than when the server notices the
+        // closed socket, so a server started right after this one is not refused.
+        if let Some(session) = &mut self.session
+            && let Err(err) = session
+                .client
+                .execute("SELECT pg_advisory_unlock_all()", &[])
+        {
+            tracing::warn!(err = %connect::describe(&err), "releasing the database failed");
+        }
     }
 
     /// Writes the batch in one transaction and tells the waiting calls.
@@ -291,7 +301,7 @@ impl Writer {
                 self.next_attempt - now
             )));
         }
-        match connect::open(&self.url, &self.options) {
+        match connect::open_bounded(&self.url, &self.options) {
             Ok(client) => {
                 tracing::info!(url = %self.url, "reconnected to PostgreSQL");
                 self.session = Some(Session::new(client));
