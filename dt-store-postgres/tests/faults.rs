@@ -38,7 +38,8 @@ async fn exists(store: &MemoryStore, id: &str) -> bool {
         .is_some()
 }
 
-/// `url` with its database replaced: the support module's rule, for URLs of the base server.
+/// A URL for `user` (and password, as `user:password`) and `database` on the test server's
+/// host and port.
 fn base_with(user: &str, database: &str) -> String {
     let base = support::base_url();
     let after_scheme = base.find("://").map_or(0, |at| at + 3);
