@@ -233,3 +233,37 @@ async fn skipping_off_refuses_skips_and_locks() -> TestResult {
     assert!(!status.enabled);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_blocked_skipper_sleeps_until_the_store_changes() -> TestResult {
+    let r = rig(10).await?;
+    let t0 = r.clock.now();
+    let token = r.start("a").await?;
+    r.answer("a", token, vec![timer(1, t0 + TimeDelta::days(30))])
+        .await?;
+    let held = r.start("b").await?;
+    let _demand = r.time.demand();
+    let skipper = tokio::spawn(r.time.clone().run(std::future::pending()));
+    // Ten seconds of (paused, auto-advancing) tokio time while "b" is leased: a polling
+    // skipper would look thousands of times.
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let looks = r.time.status().await?.looks;
+    assert!(
+        (1..=3).contains(&looks),
+        "a blocked skipper looked {looks} times in 10 s without a change"
+    );
+    assert_eq!(r.clock.now(), t0, "no skip while 'b' is leased");
+    // The answer that unblocks the store wakes it, and it skips to the timer.
+    r.answer("b", held, Vec::new()).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while r.clock.now() < t0 + TimeDelta::days(30) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the skipper did not wake after the store changed"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    skipper.abort();
+    Ok(())
+}

@@ -125,6 +125,8 @@
 //!   a leased item survives a 30-day skip. What became due is carried out by the next
 //!   [`Store::run_due`], and the scheduler is told (T2). A clock that cannot be moved (the
 //!   system clock) is `FailedPrecondition`.
+//! - **S3** [`Store::activity`] moves after every call that changed state, so a reader of
+//!   [`Store::skip_view`] that marks the counter seen before reading never misses a change.
 //!
 //! **Durability** (stores that keep their state, such as `dt-store-sqlite`; proved by the
 //! restart checks, `dt_store_conformance::restart_tests!`)
@@ -448,6 +450,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// The next time-skipping target and what blocks a skip now (contract S1). Reads only.
     async fn skip_view(&self) -> StoreResult<SkipView>;
+
+    /// A counter that moves after every call that may have changed what is queued, leased or
+    /// backing off (contract S3), so time skipping waits for it instead of polling while a
+    /// skip is blocked.
+    fn activity(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// Moves the store's clock forward to `target`, keeping leases and back-offs on real time
     /// (contract S2); returns whether the clock moved. `FailedPrecondition` when the store's

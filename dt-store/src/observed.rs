@@ -352,6 +352,10 @@ impl Store for ObservedStore {
         self.inner.stats().await
     }
 
+    fn activity(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.activity()
+    }
+
     async fn skip_view(&self) -> StoreResult<SkipView> {
         self.inner.skip_view().await
     }

@@ -53,6 +53,9 @@ pub struct TimeSkippingStatus {
     pub skipped: chrono::Duration,
     /// The store's targets and blockers.
     pub view: SkipView,
+    /// How many times automatic skipping has looked at the store (a diagnostic: while a
+    /// skip is blocked it looks again only after the store changed).
+    pub looks: u64,
 }
 
 #[derive(Debug)]
@@ -62,6 +65,7 @@ struct Counters {
     budget_left: u32,
     exhausted: bool,
     skipped: chrono::Duration,
+    looks: u64,
 }
 
 /// The time-skipping state of one backend. With skipping off it still answers the current
@@ -116,6 +120,7 @@ impl TimeSkipping {
                 budget_left: budget,
                 exhausted: false,
                 skipped: chrono::Duration::zero(),
+                looks: 0,
             }),
             changed: Notify::new(),
             exhausted: watch::channel(false).0,
@@ -180,6 +185,7 @@ impl TimeSkipping {
             budget_exhausted: c.exhausted,
             skipped: c.skipped,
             view,
+            looks: c.looks,
         })
     }
 

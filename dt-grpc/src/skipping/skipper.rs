@@ -3,9 +3,10 @@
 //!
 //! The rule: the clock jumps to the store's next target only while some client waits for an
 //! instance (demand), nobody holds skipping, the budget is not spent, and nothing is queued,
-//! leased or backing off. Idleness is a property of the store, which does not announce it, so
-//! while demand exists and skipping is blocked the loop looks again every [`POLL`]; with no
-//! demand it sleeps until demand or holds change.
+//! leased or backing off. While demand exists and skipping is blocked (or nothing is
+//! scheduled) the loop sleeps until the store's activity counter moves (`Store::activity`,
+//! marked seen before each look, so no change is missed), then looks again at most every
+//! [`POLL`]; with no demand it sleeps until demand or holds change.
 
 use super::{TimeSkipping, TimeSkippingError};
 use chrono::{DateTime, Utc};
@@ -14,12 +15,23 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often the skipper looks at the store while demand exists but skipping is blocked.
+/// The shortest time between two looks at a store that keeps changing while a skip is
+/// blocked: a busy store wakes the skipper at most this often.
 pub(crate) const POLL: Duration = Duration::from_millis(1);
 
 /// How long an explicit skip lets each fired target's consequences settle (the store idle
 /// again) before it steps to the next; a skip with no worker connected waits this per target.
 const SETTLE: Duration = Duration::from_secs(2);
+
+/// What the automatic loop waits for after a look.
+enum Wait {
+    /// The store's activity counter to move (then [`POLL`] more).
+    StoreChange,
+    /// Demand or holds to change.
+    Demand,
+    /// A fixed time (the store could not be read).
+    For(Duration),
+}
 
 /// What one look at the state decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +73,7 @@ impl TimeSkipping {
                 return Ok(Step::BudgetExhausted);
             }
         }
+        self.counters().looks += 1;
         let view = self.store.skip_view().await?;
         if !view.is_idle() {
             return Ok(Step::Blocked);
@@ -88,23 +101,33 @@ impl TimeSkipping {
             return;
         }
         tokio::pin!(shutdown);
+        let mut activity = self.store.activity();
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let poll = match self.step().await {
+            // Seen before the look: a change made during it moves the counter again.
+            activity.borrow_and_update();
+            let wait = match self.step().await {
                 Ok(Step::Skipped(_) | Step::RanDue(_)) => continue,
-                Ok(Step::Blocked | Step::NoTarget) => Some(POLL),
-                Ok(Step::Off | Step::NoDemand | Step::Held | Step::BudgetExhausted) => None,
+                Ok(Step::Blocked | Step::NoTarget) => Wait::StoreChange,
+                Ok(Step::Off | Step::NoDemand | Step::Held | Step::BudgetExhausted) => Wait::Demand,
                 Err(err) => {
                     tracing::error!(%err, "time skipping could not read the store");
-                    Some(Duration::from_millis(100))
+                    Wait::For(Duration::from_millis(100))
                 }
             };
             let sleep = async {
-                match poll {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
+                match wait {
+                    Wait::StoreChange => {
+                        // A store without a writer left would end the wait at once: then poll.
+                        if activity.changed().await.is_err() {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        tokio::time::sleep(POLL).await;
+                    }
+                    Wait::For(d) => tokio::time::sleep(d).await,
+                    Wait::Demand => std::future::pending().await,
                 }
             };
             tokio::select! {
@@ -158,15 +181,24 @@ impl TimeSkipping {
         Ok((self.clock.now(), fired))
     }
 
-    /// Waits until the store is idle, for at most [`SETTLE`].
+    /// Waits until the store is idle, for at most [`SETTLE`], looking again after each change.
     async fn settle(&self) -> Result<SkipView, StoreError> {
         let deadline = tokio::time::Instant::now() + SETTLE;
+        let mut activity = self.store.activity();
         loop {
+            activity.borrow_and_update();
             let view = self.store.skip_view().await?;
             if view.is_idle() || tokio::time::Instant::now() >= deadline {
                 return Ok(view);
             }
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                changed = activity.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(POLL).await;
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {}
+            }
         }
     }
 

@@ -47,6 +47,8 @@ pub struct MemoryStore {
     next_worker: AtomicU64,
     /// Where changes are written, for a durable store.
     journal: Option<Arc<dyn Journal>>,
+    /// Moves after every call (`Store::activity`).
+    activity: tokio::sync::watch::Sender<u64>,
 }
 
 impl MemoryStore {
@@ -64,6 +66,7 @@ impl MemoryStore {
             schedule_changed: Notify::new(),
             next_worker: AtomicU64::new(1),
             journal: None,
+            activity: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -157,6 +160,9 @@ impl MemoryStore {
         }
         if schedule {
             self.schedule_changed.notify_one();
+        }
+        if self.activity.receiver_count() > 0 {
+            self.activity.send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok((result, ticket))
     }
@@ -401,6 +407,10 @@ impl Store for MemoryStore {
 
     async fn schedule_changed(&self) {
         self.schedule_changed.notified().await;
+    }
+
+    fn activity(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.activity.subscribe()
     }
 
     async fn skip_view(&self) -> StoreResult<SkipView> {
