@@ -73,7 +73,7 @@ pub fn open_with(
     config: StoreConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<MemoryStore, OpenError> {
-    let journal = journal::PgJournal::start(url.clone(), options.clone())?;
+    let journal = journal::start(url.clone(), options.clone())?;
     MemoryStore::durable(config, clock, Arc::new(journal)).map_err(|source| OpenError::Load {
         url: url.to_string(),
         source,

@@ -79,7 +79,7 @@ pub fn open_with(
 ) -> Result<MemoryStore, OpenError> {
     let path = path.as_ref();
     let conn = connect(path, options)?;
-    let journal = journal::SqliteJournal::start(conn, path)?;
+    let journal = journal::start(conn, path)?;
     MemoryStore::durable(config, clock, Arc::new(journal)).map_err(|source| OpenError::Load {
         path: path.to_owned(),
         source,

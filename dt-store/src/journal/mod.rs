@@ -10,8 +10,10 @@
 
 mod progress;
 pub(crate) mod records;
+mod writer;
 
 pub use progress::{Progress, Ticket};
+pub use writer::{Batch, Storage, WriterJournal};
 
 use crate::api::StoreResult;
 
