@@ -197,7 +197,7 @@ impl State {
             seq = seq.max(creation_seq);
             let recorded = Recorded {
                 execution: instance.execution_id.clone(),
-                generation: history_generation(&instance),
+                generation: instance.history.generation(),
                 events: history.len(),
             };
             self.by_creation.insert(creation_seq, id.clone());
@@ -251,15 +251,10 @@ impl State {
     }
 }
 
-/// The history generation of an instance (see `dt_core::History::generation`).
-fn history_generation(instance: &dt_core::Instance) -> u64 {
-    instance.history.generation()
-}
-
 /// The record of an instance and the history events not yet recorded.
 fn instance_row(entry: &mut Entry) -> Result<InstanceRow, StoreError> {
     let instance = &entry.instance;
-    let generation = history_generation(instance);
+    let generation = instance.history.generation();
     // A new entry under a recorded id replaced an instance: its tasks are another execution's.
     let prune = if instance.is_terminal() {
         Prune::All

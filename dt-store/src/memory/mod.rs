@@ -77,12 +77,16 @@ impl MemoryStore {
         clock: Arc<dyn Clock>,
         journal: Arc<dyn Journal>,
     ) -> StoreResult<Self> {
-        let mut state = State::new(config);
-        state.dirty = journaling::Dirty::on(state.locks.changes());
-        state.restore(journal.load()?, clock.now())?;
-        let mut store = Self::with_clock(StoreConfig::default(), clock);
-        store.state = Mutex::new(state);
-        store.journal = Some(journal);
+        let snapshot = journal.load()?;
+        let store = Self {
+            journal: Some(journal),
+            ..Self::with_clock(config, clock)
+        };
+        {
+            let mut state = store.lock();
+            state.dirty = journaling::Dirty::on(0);
+            state.restore(snapshot, store.clock.now())?;
+        }
         Ok(store)
     }
 
