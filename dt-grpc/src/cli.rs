@@ -26,6 +26,9 @@ pub struct Args {
     #[arg(long, default_value_t = 10_000)]
     pub max_history_size: usize,
     /// Seconds a worker may hold a work item without completing it before it is redelivered.
+    /// With `--store postgres://...` (several servers may share the database): seconds after
+    /// which a server that stopped renewing its registration (it died) has its workers' work
+    /// handed out by the others; a live server keeps its work however long it takes.
     #[arg(long, default_value_t = 300)]
     pub lease_seconds: u64,
     /// Wire shape of entity work items: `v2` (entityRequestV2, as the Python reference

@@ -92,8 +92,13 @@ pub enum OpenStoreError {
     Postgres(#[from] dt_store_postgres::OpenError),
 }
 
+/// A work item's lease on a shared store: it ends with its worker or its server, not by time.
+const SERVER_HELD_LEASE: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 24 * 3600);
+
 impl StoreSpec {
-    /// Opens the store on `clock`.
+    /// Opens the store on `clock`. On PostgreSQL the config's lease duration is how long a
+    /// server that stopped renewing keeps its workers' work; a live server keeps it as long
+    /// as they take.
     pub fn open(
         &self,
         config: StoreConfig,
@@ -108,12 +113,20 @@ impl StoreSpec {
                 };
                 dt_store_sqlite::open_with(path, &options, config, clock)?
             }
-            Self::Postgres(url) => dt_store_postgres::open_with(
-                url,
-                &dt_store_postgres::PgOptions::default(),
-                config,
-                clock,
-            )?,
+            Self::Postgres(url) => {
+                // Several servers share the database: work is held by its server, which
+                // renews it while it lives, so the lease becomes how long a silent server
+                // keeps its work before the others hand it out.
+                let options = dt_store_postgres::PgOptions {
+                    server_ttl: config.lease_duration,
+                    ..Default::default()
+                };
+                let config = StoreConfig {
+                    lease_duration: SERVER_HELD_LEASE,
+                    ..config
+                };
+                dt_store_postgres::open_with(url, &options, config, clock)?
+            }
         }))
     }
 

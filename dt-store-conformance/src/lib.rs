@@ -91,6 +91,7 @@ mod events;
 mod harness;
 mod play;
 mod restart;
+mod sharing;
 
 /// What every check module uses.
 mod prelude {
@@ -117,6 +118,7 @@ pub use harness::{
     run_check, start_time, suite_config,
 };
 pub use restart::{Opener, RestartFuture, Restartable, run_restart_check};
+pub use sharing::{Sharing, SharingFuture, run_sharing_check};
 
 #[doc(hidden)]
 #[macro_export]

@@ -1,30 +1,21 @@
-//! Opening the writer's session: connecting with bounded waits, setting the session up so no
-//! statement can hang, taking the database for this server, and bringing the schema up to date.
-//! Run at start and again each time the session is lost.
+//! Opening a session: connecting with bounded waits, setting the session up so no statement
+//! can hang, and bringing the schema up to date. Run at start and again each time the
+//! session is lost.
 
 use crate::error::OpenError;
 use crate::{PgOptions, PgUrl, schema};
-use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The session-level advisory lock a serving dt-server holds on its database ("DTRS" 1).
-pub(crate) const SERVER_LOCK: i64 = 0x4454_5253_0000_0001;
-
-/// How long a starting server waits for [`SERVER_LOCK`]: the session of a server that has just
-/// stopped (or was killed) ends a moment after its socket closes, and a restart must not be
-/// refused for that moment.
-const SERVER_LOCK_WAIT: Duration = Duration::from_secs(2);
-
-/// A ready session: connected ([`connect`]) and claimed ([`claim`]).
+/// A ready session: connected ([`connect`]) on a schema brought up to date ([`prepare`]).
 pub(crate) fn open(url: &PgUrl, options: &PgOptions) -> Result<Client, OpenError> {
-    claim(connect(url, options)?, url, options)
+    prepare(connect(url, options)?, url)
 }
 
 /// [`open`] on a thread of its own, given up after [`connect_budget`] plus the statement
 /// timeout: the writer never hangs on a server that accepts and never answers. A session that
-/// is made after all is closed at once (its result finds nobody to take it), releasing the lock.
+/// is made after all is closed at once (its result finds nobody to take it).
 pub(crate) fn open_bounded(url: &PgUrl, options: &PgOptions) -> Result<Client, OpenError> {
     let (done, result) = std::sync::mpsc::sync_channel(1);
     let (for_thread, options_for_thread) = (url.clone(), options.clone());
@@ -51,6 +42,15 @@ pub(crate) fn open_bounded(url: &PgUrl, options: &PgOptions) -> Result<Client, O
 /// itself is bounded only up to the TCP handshake (the driver's `connect_timeout`): callers
 /// bound the rest by waiting on this thread at most [`connect_budget`].
 pub(crate) fn connect(url: &PgUrl, options: &PgOptions) -> Result<Client, OpenError> {
+    connect_as(url, options, "dt-server")
+}
+
+/// [`connect`], naming the session `application` unless the URL names it.
+pub(crate) fn connect_as(
+    url: &PgUrl,
+    options: &PgOptions,
+    application: &str,
+) -> Result<Client, OpenError> {
     let shown = url.to_string();
     let connect_failed = |err: postgres::Error| OpenError::Connect {
         url: shown.clone(),
@@ -61,7 +61,7 @@ pub(crate) fn connect(url: &PgUrl, options: &PgOptions) -> Result<Client, OpenEr
         config.connect_timeout(options.connect_timeout);
     }
     if config.get_application_name().is_none() {
-        config.application_name("dt-server");
+        config.application_name(application);
     }
     // A peer that vanishes (a dead host, a cut network) is noticed by the kernel instead of
     // leaving a call waiting on a socket forever.
@@ -90,39 +90,9 @@ pub(crate) fn connect_budget(options: &PgOptions) -> Duration {
     options.connect_timeout * 2
 }
 
-/// Takes the database for this server ([`SERVER_LOCK`]) and brings its schema up to date.
-pub(crate) fn claim(
-    mut client: Client,
-    url: &PgUrl,
-    options: &PgOptions,
-) -> Result<Client, OpenError> {
-    let shown = url.to_string();
-    let connect_failed = |err: postgres::Error| OpenError::Connect {
-        url: shown.clone(),
-        reason: describe(&err),
-    };
-    // Waiting on the server's side, bounded by lock_timeout, then the session's own again.
-    client
-        .batch_execute(&format!(
-            "SET lock_timeout = {}",
-            SERVER_LOCK_WAIT.as_millis()
-        ))
-        .map_err(connect_failed)?;
-    let locked = match client.execute("SELECT pg_advisory_lock($1)", &[&SERVER_LOCK]) {
-        Ok(_) => true,
-        Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => false,
-        Err(err) => return Err(connect_failed(err)),
-    };
-    client
-        .batch_execute(&format!(
-            "SET lock_timeout = {}",
-            options.statement_timeout.as_millis()
-        ))
-        .map_err(connect_failed)?;
-    if !locked {
-        return Err(OpenError::InUse { url: shown });
-    }
-    schema::prepare(&mut client, &shown)?;
+/// Brings the schema up to date.
+pub(crate) fn prepare(mut client: Client, url: &PgUrl) -> Result<Client, OpenError> {
+    schema::prepare(&mut client, &url.to_string())?;
     Ok(client)
 }
 

@@ -17,14 +17,6 @@ pub enum OpenError {
         /// The server's or the network's answer.
         reason: String,
     },
-    /// Another dt-server serves this database.
-    #[error(
-        "the database at {url} is in use by another dt-server (several servers on one database come with a later version)"
-    )]
-    InUse {
-        /// The URL, password hidden.
-        url: String,
-    },
     /// Written by a newer dt-server, with tables this one does not know.
     #[error(
         "the database at {url} has dt-server schema version {found}, newer than this dt-server knows ({known}); use a newer dt-server"

@@ -10,7 +10,7 @@ use crate::error::OpenError;
 use postgres::Client;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Held (per transaction) while migrating.
 const MIGRATION_LOCK: i64 = 0x4454_5253_0000_0002;
@@ -60,6 +60,38 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         value BYTEA NOT NULL
     );
+    ",
+    // 1 → 2: several servers on one database. Each records who holds work in flight
+    // (`owner`: a registered server), registers itself in `dt_servers` and renews that, and
+    // changes the store only while holding the `dt_head` row, whose position numbers every
+    // change; `dt_changes` says which rows each position touched, so the others catch up
+    // by reading just those.
+    "
+    ALTER TABLE dt_instances ADD COLUMN owner TEXT;
+    ALTER TABLE dt_entities ADD COLUMN owner TEXT;
+    ALTER TABLE dt_activities ADD COLUMN owner TEXT;
+    CREATE INDEX dt_instances_owner ON dt_instances (owner) WHERE owner IS NOT NULL;
+    CREATE INDEX dt_entities_owner ON dt_entities (owner) WHERE owner IS NOT NULL;
+    CREATE INDEX dt_activities_owner ON dt_activities (owner) WHERE owner IS NOT NULL;
+    CREATE INDEX dt_activities_instance ON dt_activities (instance_id);
+    CREATE TABLE dt_servers (
+        id TEXT PRIMARY KEY,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE dt_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        position BIGINT NOT NULL
+    );
+    INSERT INTO dt_head (id, position) VALUES (1, 0);
+    -- kind: 1 instance (with its history, activities and timers), 2 an instance's
+    -- activities, 3 entity, 4 delayed signal, 5 lock table, 6 everything was removed.
+    CREATE TABLE dt_changes (
+        position BIGINT NOT NULL,
+        kind SMALLINT NOT NULL,
+        key TEXT NOT NULL
+    );
+    CREATE INDEX dt_changes_position ON dt_changes (position);
     ",
 ];
 

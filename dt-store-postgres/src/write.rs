@@ -1,10 +1,11 @@
-//! One call's changes as SQL, inside the writer's open transaction: the PostgreSQL dialect
-//! of `dt-store-sqlite`'s `write.rs` (upserts with `ON CONFLICT`, `bytea` records).
+//! One call's changes as SQL, inside the turn's open transaction: the PostgreSQL dialect of
+//! `dt-store-sqlite`'s `write.rs` (upserts with `ON CONFLICT`, `bytea` records), plus who
+//! holds work in flight (`owner`) and which rows each change touched ([`Touched`]).
 
-use dt_store::journal::{Changes, HistoryWrite, InstanceChange, Prune, TaskKey};
+use dt_store::journal::{Batch, Changes, HistoryWrite, Holder, InstanceChange, Prune, TaskKey};
 use postgres::types::ToSql;
-use postgres::{Client, Statement};
-use std::collections::HashMap;
+use postgres::{Client, Row, Statement};
+use std::collections::{BTreeSet, HashMap};
 
 /// The writer's session with its prepared statements (prepared once per session: each
 /// statement is then one round trip).
@@ -23,31 +24,127 @@ impl Session {
         }
     }
 
-    /// Runs `sql`, preparing it the first time.
-    pub(crate) fn exec(
-        &mut self,
-        sql: &'static str,
-        params: Params<'_>,
-    ) -> Result<u64, postgres::Error> {
-        let statement = match self.prepared.get(sql) {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        Ok(match self.prepared.get(sql) {
             Some(statement) => statement.clone(),
             None => {
                 let statement = self.client.prepare(sql)?;
                 self.prepared.insert(sql, statement.clone());
                 statement
             }
-        };
+        })
+    }
+
+    /// Runs `sql`, preparing it the first time.
+    pub(crate) fn exec(
+        &mut self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
         self.client.execute(&statement, params)
+    }
+
+    /// Runs the query `sql`, preparing it the first time.
+    pub(crate) fn query(
+        &mut self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query(&statement, params)
     }
 }
 
-/// Writes `changes`. The caller owns the transaction.
-pub(crate) fn apply(s: &mut Session, changes: &Changes) -> Result<(), postgres::Error> {
+/// The rows a batch touched, by kind (see the `dt_changes` table), for the other servers to
+/// read again.
+#[derive(Default)]
+pub(crate) struct Touched(BTreeSet<(i16, String)>);
+
+pub(crate) const INSTANCE: i16 = 1;
+pub(crate) const ACTIVITIES: i16 = 2;
+pub(crate) const ENTITY: i16 = 3;
+pub(crate) const SIGNAL: i16 = 4;
+pub(crate) const LOCKS: i16 = 5;
+pub(crate) const CLEARED: i16 = 6;
+
+impl Touched {
+    /// Everything `batch` touched.
+    pub(crate) fn of(batch: &Batch) -> Self {
+        let mut t = Self::default();
+        for (_, c) in batch {
+            if c.cleared {
+                t.add(CLEARED, "");
+            }
+            if c.locks.is_some() {
+                t.add(LOCKS, "");
+            }
+            for change in &c.instances {
+                t.add(INSTANCE, &change.id);
+            }
+            for key in c.timers_added.iter().map(|(k, _)| k).chain(&c.timers_done) {
+                t.add(INSTANCE, &key.instance_id);
+            }
+            let activities = c.activities_added.iter().map(|(k, _)| k);
+            for key in activities
+                .chain(&c.activities_done)
+                .chain(&c.activities_claimed)
+                .chain(&c.activities_released)
+            {
+                t.add(ACTIVITIES, &key.instance_id);
+            }
+            for (id, _) in &c.entities {
+                t.add(ENTITY, id);
+            }
+            for id in c
+                .signals_added
+                .iter()
+                .map(|(id, _)| id)
+                .chain(&c.signals_done)
+            {
+                t.add(SIGNAL, &id.to_string());
+            }
+        }
+        t
+    }
+
+    fn add(&mut self, kind: i16, key: &str) {
+        self.0.insert((kind, key.to_owned()));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Records them under `position`.
+    pub(crate) fn record(&self, s: &mut Session, position: i64) -> Result<(), postgres::Error> {
+        let (kinds, keys): (Vec<i16>, Vec<&str>) =
+            self.0.iter().map(|(k, key)| (*k, key.as_str())).unzip();
+        s.exec(
+            "INSERT INTO dt_changes (position, kind, key)
+             SELECT $1, kind, key FROM unnest($2::smallint[], $3::text[]) AS t(kind, key)",
+            &[&position, &kinds, &keys],
+        )?;
+        Ok(())
+    }
+}
+
+/// The `owner` column for a holder, and whether to keep the one recorded (another server's).
+fn owner(holder: Holder, me: &str) -> (Option<&str>, bool) {
+    match holder {
+        Holder::Nobody => (None, false),
+        Holder::Here => (Some(me), false),
+        Holder::Elsewhere => (None, true),
+    }
+}
+
+/// Writes `changes` made by server `me`. The caller owns the transaction.
+pub(crate) fn apply(s: &mut Session, changes: &Changes, me: &str) -> Result<(), postgres::Error> {
     if changes.cleared {
         s.client.batch_execute(
             "DELETE FROM dt_instances; DELETE FROM dt_history; DELETE FROM dt_entities;
              DELETE FROM dt_activities; DELETE FROM dt_timers; DELETE FROM dt_delayed_signals;
-             DELETE FROM dt_store_state WHERE key = 'locks';",
+             DELETE FROM dt_store_state WHERE key = 'locks'; DELETE FROM dt_changes;",
         )?;
     }
     // Tasks first: an instance written below may prune what it no longer needs.
@@ -58,7 +155,7 @@ pub(crate) fn apply(s: &mut Session, changes: &Changes) -> Result<(), postgres::
             "INSERT INTO dt_activities (instance_id, execution_id, task_id, record)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (instance_id, execution_id, task_id)
-             DO UPDATE SET record = EXCLUDED.record, seq = EXCLUDED.seq",
+             DO UPDATE SET record = EXCLUDED.record, seq = EXCLUDED.seq, owner = NULL",
             &[&key.instance_id, &key.execution_id, &key.task_id, record],
         )?;
     }
@@ -72,7 +169,19 @@ pub(crate) fn apply(s: &mut Session, changes: &Changes) -> Result<(), postgres::
         )?;
     }
     for change in &changes.instances {
-        instance(s, change)?;
+        instance(s, change, me)?;
+    }
+    for (keys, holder) in [
+        (&changes.activities_claimed, Some(me)),
+        (&changes.activities_released, None),
+    ] {
+        for key in keys {
+            s.exec(
+                "UPDATE dt_activities SET owner = $4
+                 WHERE instance_id = $1 AND execution_id = $2 AND task_id = $3",
+                &[&key.instance_id, &key.execution_id, &key.task_id, &holder],
+            )?;
+        }
     }
     for key in &changes.activities_done {
         delete_task(
@@ -90,11 +199,15 @@ pub(crate) fn apply(s: &mut Session, changes: &Changes) -> Result<(), postgres::
     }
     for (id, record) in &changes.entities {
         match record {
-            Some(record) => s.exec(
-                "INSERT INTO dt_entities (id, record) VALUES ($1, $2)
-                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-                &[id, record],
-            )?,
+            Some((record, holder)) => {
+                let (owner, keep) = owner(*holder, me);
+                s.exec(
+                    "INSERT INTO dt_entities (id, record, owner) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record,
+                     owner = CASE WHEN $4 THEN dt_entities.owner ELSE EXCLUDED.owner END",
+                    &[id, record, &owner, &keep],
+                )?
+            }
             None => s.exec("DELETE FROM dt_entities WHERE id = $1", &[id])?,
         };
     }
@@ -138,7 +251,7 @@ fn delete_task(s: &mut Session, sql: &'static str, key: &TaskKey) -> Result<(), 
     Ok(())
 }
 
-fn instance(s: &mut Session, change: &InstanceChange) -> Result<(), postgres::Error> {
+fn instance(s: &mut Session, change: &InstanceChange, me: &str) -> Result<(), postgres::Error> {
     let id = &change.id;
     let Some(row) = &change.row else {
         for sql in [
@@ -151,10 +264,12 @@ fn instance(s: &mut Session, change: &InstanceChange) -> Result<(), postgres::Er
         }
         return Ok(());
     };
+    let (owner, keep) = owner(row.holder, me);
     s.exec(
-        "INSERT INTO dt_instances (id, record) VALUES ($1, $2)
-         ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-        &[id, &row.record],
+        "INSERT INTO dt_instances (id, record, owner) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record,
+         owner = CASE WHEN $4 THEN dt_instances.owner ELSE EXCLUDED.owner END",
+        &[id, &row.record, &owner, &keep],
     )?;
     let (from, events) = match &row.history {
         HistoryWrite::Append { from, events } => (*from, events),

@@ -48,5 +48,6 @@ pub(crate) fn snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         timers: blobs("SELECT record FROM timers")?,
         signals,
         next_seq,
+        ..Snapshot::default()
     })
 }

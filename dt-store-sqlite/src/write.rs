@@ -30,7 +30,8 @@ pub(crate) fn apply(conn: &Connection, changes: &Changes) -> rusqlite::Result<()
     }
     for (id, record) in &changes.entities {
         match record {
-            Some(record) => conn
+            // One server per file: who holds a batch need not be recorded.
+            Some((record, _holder)) => conn
                 .prepare_cached("INSERT OR REPLACE INTO entities (id, record) VALUES (?1, ?2)")?
                 .execute(params![id, record])?,
             None => conn

@@ -139,6 +139,20 @@
 //! - **D3** A result that was acknowledged is not asked for again: an activity whose result
 //!   was committed is not handed out after a restart.
 //!
+//! **Sharing** (stores several servers share, such as `dt-store-postgres`; proved by the
+//! sharing checks, `dt_store_conformance::sharing_tests!`, two servers on one store)
+//! - **M1** Several servers on one store are one task hub: what one acknowledged, any other
+//!   reads at once; any server's worker gets any work; a waiter on one wakes when the instance
+//!   changes through another.
+//! - **M2** A work item is handed out by one server at a time, however many ask at once.
+//! - **M3** A timer fires once and a delayed signal is delivered once, though every server
+//!   carries out what is due.
+//! - **M4** The work a server's workers hold is handed out again by the others once that
+//!   server stops renewing its registration (it died); answers it takes in after that are
+//!   not applied.
+//! - **M5** A live server keeps what its workers hold for as long as they take (L5's expiry
+//!   is then the configuration's choice, not the sharing's).
+//!
 //! **Reset**
 //! - **R1** [`Store::reset`] removes every instance, entity, queued item and lease; connected
 //!   workers stay connected, with every slot free; waits in progress keep waiting; the

@@ -20,7 +20,7 @@ mod work_item;
 pub use api::*;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, clip};
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, StartingShared};
 pub use observed::{Change, ObservedStore, WorkCounts};
 pub use requests::check_new_instance;
 pub use scheduler::run_scheduler;

@@ -8,6 +8,7 @@ mod leases;
 mod queries;
 mod reset;
 pub mod restart;
+pub mod sharing;
 mod skipping;
 mod stats;
 mod time;

@@ -128,8 +128,8 @@ impl TestDb {
             admin(&base)
                 .and_then(|mut c| {
                     c.query_opt(
-                        "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-                         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1",
+                        "SELECT pid FROM pg_stat_activity
+                         WHERE datname = $1 AND application_name = 'dt-server'",
                         &[&name],
                     )
                 })

@@ -10,9 +10,14 @@
 
 mod progress;
 pub(crate) mod records;
+mod shared;
 mod writer;
 
 pub use progress::{Progress, Ticket};
+pub use shared::{
+    HeldRecord, Holder, News, Orphans, Remote, RemoteInstance, RemoteRow, SharedStorage, Turn,
+    task_key,
+};
 pub use writer::{Batch, Storage, WriterJournal};
 
 use crate::api::StoreResult;
@@ -41,8 +46,9 @@ pub struct Changes {
     pub cleared: bool,
     /// Instances written or removed, each once.
     pub instances: Vec<InstanceChange>,
-    /// Entities written (`Some` record) or removed (`None`), by id.
-    pub entities: Vec<(String, Option<Vec<u8>>)>,
+    /// Entities written (`Some` record, with who holds its batch in flight) or removed
+    /// (`None`), by id.
+    pub entities: Vec<(String, Option<EntityRecord>)>,
     /// The whole lock table (a `StoredLocks`), when it changed.
     pub locks: Option<Vec<u8>>,
     /// Activities scheduled (`StoredActivity`).
@@ -57,6 +63,11 @@ pub struct Changes {
     pub signals_added: Vec<(u64, Vec<u8>)>,
     /// Delayed entity operations whose time came.
     pub signals_done: Vec<u64>,
+    /// Activities a worker of this store took (a store shared by several servers records who
+    /// holds each; empty otherwise).
+    pub activities_claimed: Vec<TaskKey>,
+    /// Activities this store gave back to be dispatched by anyone (shared stores only).
+    pub activities_released: Vec<TaskKey>,
     /// The engine's sequence counter (completion tokens, incarnations), so a restarted store
     /// never hands out a token it handed out before.
     pub next_seq: u64,
@@ -75,8 +86,13 @@ impl Changes {
             && self.timers_done.is_empty()
             && self.signals_added.is_empty()
             && self.signals_done.is_empty()
+            && self.activities_claimed.is_empty()
+            && self.activities_released.is_empty()
     }
 }
+
+/// An entity's `StoredEntity` and who holds its batch in flight.
+pub type EntityRecord = (Vec<u8>, Holder);
 
 /// An instance written or removed.
 #[derive(Debug)]
@@ -99,6 +115,8 @@ pub struct InstanceRow {
     pub prune: Prune,
     /// The history events to write.
     pub history: HistoryWrite,
+    /// Who holds its work item in flight (shared stores record it; others ignore it).
+    pub holder: Holder,
 }
 
 /// Which tasks of an instance no longer matter.
@@ -154,4 +172,11 @@ pub struct Snapshot {
     pub signals: Vec<(u64, Vec<u8>)>,
     /// The last sequence counter written.
     pub next_seq: u64,
+    /// Instances whose work item another server holds (shared stores): what they have in
+    /// flight stays in flight instead of going back to be dispatched.
+    pub held_instances: std::collections::HashSet<String>,
+    /// Entities whose batch another server holds.
+    pub held_entities: std::collections::HashSet<String>,
+    /// Activities another server holds: they are not queued here.
+    pub held_activities: std::collections::HashSet<TaskKey>,
 }

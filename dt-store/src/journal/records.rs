@@ -126,8 +126,12 @@ pub(crate) fn encode_instance(instance: &Instance, creation_seq: u64) -> Vec<u8>
 }
 
 /// An instance read back, with its creation sequence number. What was in flight is back in
-/// its inbox: the worker that had it is gone.
-pub(crate) fn decode_instance(record: &[u8], history: &[Vec<u8>]) -> Decoded<(Instance, u64)> {
+/// its inbox (the worker that had it is gone) unless another server's worker `held` it.
+pub(crate) fn decode_instance(
+    record: &[u8],
+    history: &[Vec<u8>],
+    held: bool,
+) -> Decoded<(Instance, u64)> {
     const WHAT: &str = "instance";
     let s: StoredInstance = decode(WHAT, record)?;
     let status = RuntimeStatus::from_wire_i32(s.status)
@@ -166,7 +170,9 @@ pub(crate) fn decode_instance(record: &[u8], history: &[Vec<u8>]) -> Decoded<(In
         replay_requested: s.replay_requested,
     };
     instance.history = History::from_events(decode_events(history)?);
-    instance.abandon();
+    if !held {
+        instance.abandon();
+    }
     Ok((instance, s.creation_seq))
 }
 
@@ -208,8 +214,9 @@ pub(crate) fn encode_entity(entity: &Entity) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// An entity read back; a batch that was in flight is back at the front of its queue.
-pub(crate) fn decode_entity(record: &[u8]) -> Decoded<Entity> {
+/// An entity read back; a batch that was in flight is back at the front of its queue unless
+/// another server's worker `held` it.
+pub(crate) fn decode_entity(record: &[u8], held: bool) -> Decoded<Entity> {
     const WHAT: &str = "entity";
     let s: StoredEntity = decode(WHAT, record)?;
     let in_flight = s
@@ -225,7 +232,9 @@ pub(crate) fn decode_entity(record: &[u8]) -> Decoded<Entity> {
         .map(decode_operation)
         .collect::<Decoded<_>>()?;
     entity.in_flight = (!in_flight.is_empty()).then_some(in_flight);
-    entity.abandon();
+    if !held {
+        entity.abandon();
+    }
     Ok(entity)
 }
 

@@ -132,6 +132,7 @@ impl State {
                 Pick::Skip
             }
         })?;
+        self.dirty.instance_claimed(&id);
         let entry = self.instances.get_mut(&id)?;
         let instance = &mut entry.instance;
         let dispatch = instance.dispatch(now)?;
@@ -149,6 +150,7 @@ impl State {
         let task = self
             .queues
             .take_activity(|a| filters.accepts_activity(&a.name, a.version.as_deref()))?;
+        self.dirty.activity_claimed(&task);
         Some((
             Request::ActivityRequest(task.to_request()),
             Leased::Activity(task),

@@ -261,6 +261,7 @@ impl State {
         })?;
         let holder = self.locks.holder(&id).map(|h| h.instance.clone());
         let format = self.config.entity_work_item_format;
+        self.dirty.entity_claimed(&id);
         let batch = self
             .entities
             .get_mut(&id)?

@@ -12,7 +12,7 @@ use super::timeline::Due;
 use crate::error::StoreError;
 use crate::journal::records::*;
 use crate::journal::{
-    Changes, HistoryWrite, InstanceChange, InstanceRow, Prune, Snapshot, TaskKey,
+    Changes, HistoryWrite, Holder, InstanceChange, InstanceRow, Prune, Snapshot, TaskKey,
 };
 use chrono::{DateTime, Utc};
 use dt_core::{ActivityTask, ExecutionId, Operation, TimerTask};
@@ -27,6 +27,9 @@ const SEQ_GAP_AFTER_RESTART: u64 = 1 << 32;
 #[derive(Default)]
 pub(crate) struct Dirty {
     on: bool,
+    /// Several servers share the store: taking and giving back work is recorded too, so the
+    /// others know what is held and by whom.
+    shared: bool,
     cleared: bool,
     instances: HashSet<String>,
     entities: HashSet<String>,
@@ -36,6 +39,8 @@ pub(crate) struct Dirty {
     timers_done: Vec<TaskKey>,
     signals_added: Vec<(u64, Vec<u8>)>,
     signals_done: Vec<u64>,
+    activities_claimed: Vec<TaskKey>,
+    activities_released: Vec<TaskKey>,
     /// `Locks::changes` when the lock table was last recorded.
     locks_recorded: u64,
 }
@@ -46,6 +51,17 @@ pub(crate) struct Recorded {
     execution: ExecutionId,
     generation: u64,
     events: usize,
+}
+
+impl Recorded {
+    /// An instance whose first `events` history events are recorded as they are now.
+    pub(crate) fn new(instance: &dt_core::Instance, events: usize) -> Self {
+        Self {
+            execution: instance.execution_id.clone(),
+            generation: instance.history.generation(),
+            events,
+        }
+    }
 }
 
 fn task_key(instance: &dt_core::InstanceId, execution: &ExecutionId, id: i32) -> TaskKey {
@@ -66,12 +82,65 @@ impl Dirty {
         }
     }
 
+    /// Recording on for a store several servers share.
+    pub(crate) fn shared(locks_recorded: u64) -> Self {
+        Self {
+            shared: true,
+            ..Self::on(locks_recorded)
+        }
+    }
+
+    /// Nothing changed since now; recording stays as it was.
+    pub(crate) fn recorded_now(&self, locks_recorded: u64) -> Self {
+        Self {
+            on: self.on,
+            shared: self.shared,
+            locks_recorded,
+            ..Self::default()
+        }
+    }
+
     /// After a reset: everything goes, recording stays as it was.
     pub(crate) fn after_clear(&self) -> Self {
         Self {
             on: self.on,
+            shared: self.shared,
             cleared: self.on,
             ..Self::default()
+        }
+    }
+
+    /// Whether taking and giving back work must be recorded.
+    pub(crate) fn records_claims(&self) -> bool {
+        self.on && self.shared
+    }
+
+    /// A worker here took the instance's work item.
+    pub(crate) fn instance_claimed(&mut self, id: &str) {
+        if self.shared {
+            self.instance(id);
+        }
+    }
+
+    /// A worker here took the entity's batch.
+    pub(crate) fn entity_claimed(&mut self, id: &str) {
+        if self.shared {
+            self.entity(id);
+        }
+    }
+
+    pub(crate) fn activity_claimed(&mut self, task: &ActivityTask) {
+        if self.records_claims() {
+            let key = task_key(&task.instance, &task.execution, task.task_id);
+            self.activities_claimed.push(key);
+        }
+    }
+
+    /// The activity is queued again here, for any server's worker to take.
+    pub(crate) fn activity_released(&mut self, task: &ActivityTask) {
+        if self.records_claims() {
+            let key = task_key(&task.instance, &task.execution, task.task_id);
+            self.activities_released.push(key);
         }
     }
 
@@ -141,10 +210,15 @@ impl State {
     pub(crate) fn take_changes(&mut self) -> Option<Changes> {
         let locks_now = self.locks.changes();
         let next_seq = self.peek_seq();
-        let dirty = &mut self.dirty;
-        if !dirty.on {
+        if !self.dirty.on {
             return None;
         }
+        let held_here = if self.dirty.shared {
+            self.leases.held_keys()
+        } else {
+            Default::default()
+        };
+        let dirty = &mut self.dirty;
         let locks = (locks_now != dirty.locks_recorded).then(|| encode_locks(&self.locks));
         dirty.locks_recorded = locks_now;
         let mut changes = Changes {
@@ -156,13 +230,24 @@ impl State {
             timers_done: std::mem::take(&mut dirty.timers_done),
             signals_added: std::mem::take(&mut dirty.signals_added),
             signals_done: std::mem::take(&mut dirty.signals_done),
+            activities_claimed: std::mem::take(&mut dirty.activities_claimed),
+            activities_released: std::mem::take(&mut dirty.activities_released),
             next_seq,
             ..Changes::default()
         };
         let instances = std::mem::take(&mut dirty.instances);
         let entities = std::mem::take(&mut dirty.entities);
         for id in instances {
-            let row = match self.instances.get_mut(&id).map(|e| instance_row(e)) {
+            let holder = |in_flight: bool| match (in_flight, held_here.instances.contains(&id)) {
+                (false, _) => Holder::Nobody,
+                (true, true) => Holder::Here,
+                (true, false) => Holder::Elsewhere,
+            };
+            let row = match self
+                .instances
+                .get_mut(&id)
+                .map(|e| instance_row(e, holder(e.instance.in_flight.is_some())))
+            {
                 None => None,
                 Some(Ok(row)) => Some(row),
                 Some(Err(err)) => {
@@ -174,7 +259,14 @@ impl State {
             changes.instances.push(InstanceChange { id, row });
         }
         for id in entities {
-            let record = self.entities.get(&id).map(encode_entity);
+            let record = self.entities.get(&id).map(|entity| {
+                let holder = match (entity.in_flight.is_some(), held_here.entities.contains(&id)) {
+                    (false, _) => Holder::Nobody,
+                    (true, true) => Holder::Here,
+                    (true, false) => Holder::Elsewhere,
+                };
+                (encode_entity(entity), holder)
+            });
             changes.entities.push((id, record));
         }
         (!changes.is_empty()).then_some(changes)
@@ -192,7 +284,10 @@ impl State {
         let mut seq = snapshot.next_seq;
         let mut ids = Vec::with_capacity(snapshot.instances.len());
         for (record, history) in &snapshot.instances {
-            let (instance, creation_seq) = decode_instance(record, history)?;
+            let (mut instance, creation_seq) = decode_instance(record, history, true)?;
+            if !snapshot.held_instances.contains(instance.id.as_str()) {
+                instance.abandon();
+            }
             let id = instance.id.as_str().to_owned();
             seq = seq.max(creation_seq);
             let recorded = Recorded {
@@ -214,7 +309,10 @@ impl State {
         }
         let mut entity_ids = Vec::with_capacity(snapshot.entities.len());
         for record in &snapshot.entities {
-            let entity = decode_entity(record)?;
+            let mut entity = decode_entity(record, true)?;
+            if !snapshot.held_entities.contains(&entity.id) {
+                entity.abandon();
+            }
             entity_ids.push(entity.id.clone());
             self.entities.insert(entity.id.clone(), entity);
         }
@@ -222,7 +320,11 @@ impl State {
             self.locks = decode_locks(locks)?;
         }
         for record in &snapshot.activities {
-            self.queue_activity(decode_activity(record)?, false);
+            let task = decode_activity(record)?;
+            let key = task_key(&task.instance, &task.execution, task.task_id);
+            if !snapshot.held_activities.contains(&key) {
+                self.queue_activity(task, false);
+            }
         }
         for record in &snapshot.timers {
             let timer = decode_timer(record)?;
@@ -243,7 +345,7 @@ impl State {
         }
         // What was just read back is what is on disk.
         self.dirty = if recording {
-            Dirty::on(self.locks.changes())
+            self.dirty.recorded_now(self.locks.changes())
         } else {
             Dirty::default()
         };
@@ -252,7 +354,7 @@ impl State {
 }
 
 /// The record of an instance and the history events not yet recorded.
-fn instance_row(entry: &mut Entry) -> Result<InstanceRow, StoreError> {
+fn instance_row(entry: &mut Entry, holder: Holder) -> Result<InstanceRow, StoreError> {
     let instance = &entry.instance;
     let generation = instance.history.generation();
     // A new entry under a recorded id replaced an instance: its tasks are another execution's.
@@ -281,6 +383,7 @@ fn instance_row(entry: &mut Entry) -> Result<InstanceRow, StoreError> {
         execution_id: instance.execution_id.as_str().to_owned(),
         prune,
         history,
+        holder,
     };
     entry.recorded = Some(Recorded {
         execution: instance.execution_id.clone(),

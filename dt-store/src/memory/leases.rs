@@ -42,6 +42,13 @@ impl Leased {
     }
 }
 
+/// Ids whose work items are leased here.
+#[derive(Default)]
+pub(crate) struct HeldHere {
+    pub(crate) instances: std::collections::HashSet<String>,
+    pub(crate) entities: std::collections::HashSet<String>,
+}
+
 /// The leases one worker holds.
 #[derive(Default)]
 struct Held {
@@ -128,6 +135,23 @@ impl Leases {
     /// Every live lease, in no order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Lease> {
         self.by_token.values()
+    }
+
+    /// The instances and entities whose work items this store's workers hold.
+    pub(crate) fn held_keys(&self) -> HeldHere {
+        let mut here = HeldHere::default();
+        for lease in self.by_token.values() {
+            match &lease.work {
+                Leased::Orchestration { instance, .. } => {
+                    here.instances.insert(instance.clone());
+                }
+                Leased::Entity(id) => {
+                    here.entities.insert(id.clone());
+                }
+                Leased::Activity(_) => {}
+            }
+        }
+        here
     }
 
     /// How many leases are live.

@@ -16,6 +16,9 @@ mod kind;
 mod leases;
 mod query;
 mod queues;
+mod remote;
+mod shared;
+pub use shared::StartingShared;
 mod skipping;
 mod state;
 mod stats;
@@ -38,17 +41,75 @@ use tokio::sync::Notify;
 
 /// A [`Store`] that keeps everything in process memory.
 pub struct MemoryStore {
-    state: Mutex<State>,
+    core: Arc<Core>,
     clock: Arc<dyn Clock>,
+    next_worker: AtomicU64,
+    /// Where changes are written, for a durable store.
+    journal: Option<Arc<dyn Journal>>,
+    /// For a store several servers share: calls change the state only in this server's turn.
+    shared: Option<shared::Shared>,
+}
+
+/// The state and whom to tell when it changes; shared with a shared store's driver thread.
+struct Core {
+    state: Mutex<State>,
     /// Woken whenever new work may be available for some worker.
     work_available: Notify,
     /// Woken (one permit) whenever the timeline gained an entry.
     schedule_changed: Notify,
-    next_worker: AtomicU64,
-    /// Where changes are written, for a durable store.
-    journal: Option<Arc<dyn Journal>>,
     /// Moves after every call (`Store::activity`).
     activity: tokio::sync::watch::Sender<u64>,
+}
+
+/// Whom a change concerns, taken under the lock and told after it.
+struct Aftermath {
+    wake: Wake,
+    schedule: bool,
+}
+
+impl Core {
+    fn new(config: StoreConfig) -> Self {
+        Self {
+            state: Mutex::new(State::new(config)),
+            work_available: Notify::new(),
+            schedule_changed: Notify::new(),
+            activity: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves state that is still structurally valid (every
+        // change is a sequence of complete map operations), so keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes, under the lock, whom the changes made so far concern.
+    fn aftermath(state: &mut State) -> Aftermath {
+        let wake = state.take_wake();
+        // Both flags are taken: `|` rather than `||`.
+        let schedule =
+            state.timeline.take_earliest_changed() | state.leases.take_earliest_changed();
+        Aftermath { wake, schedule }
+    }
+
+    /// Tells them, after the lock is let go.
+    fn tell(&self, after: Aftermath) {
+        match after.wake {
+            Wake::Nobody => {}
+            Wake::One(n) => {
+                for _ in 0..n {
+                    self.work_available.notify_one();
+                }
+            }
+            Wake::All => self.work_available.notify_waiters(),
+        }
+        if after.schedule {
+            self.schedule_changed.notify_one();
+        }
+        if self.activity.receiver_count() > 0 {
+            self.activity.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
 }
 
 impl MemoryStore {
@@ -60,13 +121,11 @@ impl MemoryStore {
     /// An empty store on the given clock.
     pub fn with_clock(config: StoreConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
-            state: Mutex::new(State::new(config)),
+            core: Arc::new(Core::new(config)),
             clock,
-            work_available: Notify::new(),
-            schedule_changed: Notify::new(),
             next_worker: AtomicU64::new(1),
             journal: None,
-            activity: tokio::sync::watch::Sender::new(0),
+            shared: None,
         }
     }
 
@@ -91,9 +150,7 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves state that is still structurally valid (every
-        // change is a sequence of complete map operations), so keep serving.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.core.lock()
     }
 
     /// Leases the next item ready for the worker, if any; `NotFound` for a worker that is not
@@ -112,12 +169,17 @@ impl MemoryStore {
     }
 
     /// Runs `f` on the state, wakes whoever its changes concern, and answers once the changes
-    /// (and everything `f` saw) are durable.
+    /// (and everything `f` saw) are durable. In a shared store `f` runs in this server's turn.
     async fn commit<T>(
         &self,
         f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T,
     ) -> StoreResult<T> {
+        let admission = match &self.shared {
+            Some(shared) => Some(shared.enter().await?),
+            None => None,
+        };
         let (result, ticket) = self.with_state(f)?;
+        drop(admission);
         ticket.wait().await?;
         Ok(result)
     }
@@ -129,7 +191,7 @@ impl MemoryStore {
         &self,
         f: impl FnOnce(&mut State, chrono::DateTime<chrono::Utc>) -> T,
     ) -> StoreResult<(T, Ticket)> {
-        let (result, ticket, wake, schedule) = {
+        let (result, ticket, after) = {
             let mut state = self.lock();
             // Read under the lock, so calls see time in the order they commit, and a clock
             // skip (made under the lock) is seen by every call after it.
@@ -147,27 +209,9 @@ impl MemoryStore {
                 (Some(journal), Some(changes)) => journal.write(changes),
                 (Some(journal), None) => journal.settled(),
             };
-            let wake = state.take_wake();
-            // Both flags are taken: `|` rather than `||`.
-            let schedule =
-                state.timeline.take_earliest_changed() | state.leases.take_earliest_changed();
-            (result, ticket, wake, schedule)
+            (result, ticket, Core::aftermath(&mut state))
         };
-        match wake {
-            Wake::Nobody => {}
-            Wake::One(n) => {
-                for _ in 0..n {
-                    self.work_available.notify_one();
-                }
-            }
-            Wake::All => self.work_available.notify_waiters(),
-        }
-        if schedule {
-            self.schedule_changed.notify_one();
-        }
-        if self.activity.receiver_count() > 0 {
-            self.activity.send_modify(|n| *n = n.wrapping_add(1));
-        }
+        self.core.tell(after);
         Ok((result, ticket))
     }
 }
@@ -340,7 +384,7 @@ impl Store for MemoryStore {
 
     async fn next_work_item(&self, worker: WorkerId) -> StoreResult<WireWorkItem> {
         loop {
-            let notified = self.work_available.notified();
+            let notified = self.core.work_available.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(item) = self.fetch(worker).await? {
@@ -410,11 +454,11 @@ impl Store for MemoryStore {
     }
 
     async fn schedule_changed(&self) {
-        self.schedule_changed.notified().await;
+        self.core.schedule_changed.notified().await;
     }
 
     fn activity(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.activity.subscribe()
+        self.core.activity.subscribe()
     }
 
     async fn skip_view(&self) -> StoreResult<SkipView> {

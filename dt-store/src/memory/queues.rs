@@ -98,6 +98,11 @@ impl Queues {
         self.added += 1;
     }
 
+    /// Takes every queued activity of an instance out (another server changed its tasks).
+    pub(crate) fn remove_activities_of(&mut self, instance: &str) {
+        self.activities.retain(|a| a.instance.as_str() != instance);
+    }
+
     /// The first instance id `pick` takes.
     pub(crate) fn take_instance(&mut self, pick: impl FnMut(&str) -> Pick) -> Option<String> {
         self.instances.take_first(pick)

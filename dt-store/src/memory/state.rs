@@ -213,8 +213,14 @@ impl State {
             .is_some_and(|i| i.execution_id == task.execution && !i.is_terminal());
         match (alive, returned) {
             (false, _) => {}
-            (true, false) => self.queues.push_activity(task),
-            (true, true) => self.queues.return_activity(task),
+            (true, false) => {
+                self.dirty.activity_released(&task);
+                self.queues.push_activity(task);
+            }
+            (true, true) => {
+                self.dirty.activity_released(&task);
+                self.queues.return_activity(task);
+            }
         }
     }
 

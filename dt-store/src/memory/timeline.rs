@@ -67,6 +67,17 @@ impl Timeline {
         Some(entry.remove())
     }
 
+    /// Keeps only the entries `keep` accepts (another server fired or replaced some).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Due) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|_, due| keep(due));
+        if self.entries.len() != before {
+            let entries = &self.entries;
+            self.backoffs
+                .retain(|seq, at| entries.contains_key(&(*at, *seq)));
+        }
+    }
+
     /// Entries that are not back-off ends, soonest first.
     pub(crate) fn targets(&self) -> impl Iterator<Item = (DateTime<Utc>, &Due)> {
         self.entries
