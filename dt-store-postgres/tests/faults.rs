@@ -256,3 +256,54 @@ async fn a_stuck_statement_times_out_as_unavailable() {
     assert!(exists(&store, "before").await && exists(&store, "after").await);
     assert!(!exists(&store, "stuck").await);
 }
+
+/// Creates `id` through `store`, retrying while the store is unavailable (it reconnects),
+/// within a deadline.
+async fn create_when_back(store: &MemoryStore, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.create_instance(instance(id)).await {
+            Ok(_) => return,
+            Err(StoreError::Unavailable(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("the store did not come back: {err:?}"),
+        }
+    }
+}
+
+/// Every session of two servers sharing the database ends at once (as in a database restart):
+/// both reconnect, each sees what the other acknowledged before and after, and a waiter on
+/// one server still wakes for a change made through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_sharing_a_database_carry_on_after_every_session_ends() {
+    let Some(db) = TestDb::fresh() else { return };
+    let a = open_at(db.url()).expect("the first server opens");
+    let b = open_at(db.url()).expect("the second server opens");
+    a.create_instance(instance("before")).await.expect("create");
+    db.terminate_all();
+    create_when_back(&a, "after-a").await;
+    create_when_back(&b, "after-b").await;
+    for store in [&a, &b] {
+        for id in ["before", "after-a", "after-b"] {
+            assert!(
+                exists(store, id).await,
+                "{id} is read through either server"
+            );
+        }
+    }
+    let wait = b.wait_for_instance("after-a", dt_store::WaitCondition::Completed, false);
+    let terminate = async {
+        a.terminate_instance("after-a", None, false)
+            .await
+            .expect("terminate through the first server");
+    };
+    let (waited, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(10), wait),
+        terminate
+    );
+    let state = waited
+        .expect("the waiter on the second server wakes")
+        .expect("wait_for_instance");
+    assert_eq!(state.instance_id, "after-a");
+}

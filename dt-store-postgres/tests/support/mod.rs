@@ -149,6 +149,23 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Ends every session on this database, as a restart of the database server would.
+    pub fn terminate_all(&self) {
+        let (base, name) = (base_url(), self.name.clone());
+        off_runtime(move || {
+            admin(&base).and_then(|mut c| {
+                c.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&name],
+                )
+            })
+        })
+        .unwrap_or_else(|err| panic!("cannot terminate the sessions: {err}"));
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (base, name) = (base_url(), self.name.clone());
