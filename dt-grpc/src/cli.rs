@@ -60,8 +60,8 @@ pub struct Args {
     #[command(flatten)]
     pub limits: dt_security::LimitArgs,
     /// Where state is kept: `memory` (lost when the server stops), `sqlite://PATH` (one
-    /// file, created if missing) or `postgres://USER@HOST:PORT/DB` (one server per database
-    /// for now); on disk, every change is kept before it is acknowledged.
+    /// file, created if missing) or `postgres://USER@HOST:PORT/DB` (which several servers
+    /// may share as one task hub); on disk, every change is kept before it is acknowledged.
     #[arg(long, env = "DT_STORE", default_value = "memory", value_parser = StoreArg)]
     pub store: crate::StoreSpec,
 }

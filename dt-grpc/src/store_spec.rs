@@ -20,8 +20,8 @@ pub enum StoreSpec {
     Memory,
     /// One SQLite file, created if missing; every change is on disk before it is acknowledged.
     Sqlite(PathBuf, Synchronous),
-    /// A PostgreSQL database (`postgres://` or `postgresql://`), one server per database for
-    /// now; every change is committed before it is acknowledged.
+    /// A PostgreSQL database (`postgres://` or `postgresql://`), which several servers may
+    /// share as one task hub; every change is committed before it is acknowledged.
     Postgres(PgUrl),
 }
 

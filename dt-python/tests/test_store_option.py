@@ -115,15 +115,16 @@ def _postgres_database() -> tuple[str, str, str]:
     return f"{head if slash < 0 else head[:slash]}/{name}{sep}{query}", base, name
 
 
-def test_state_survives_a_new_backend_on_the_same_postgres_database():
+def test_backends_share_a_postgres_database_and_state_survives_them():
     store, base, name = _postgres_database()
     try:
         backend = create_test_backend(port=0, store=store)
-        with pytest.raises(RuntimeError, match="in use by another dt-server"):
-            InMemoryOrchestrationBackend(port=0, store=store)
+        # A second backend on the same database is the same task hub: its client's
+        # orchestration runs on the first one's worker.
+        other = InMemoryOrchestrationBackend(port=0, store=store)
         worker = dt_worker.TaskHubGrpcWorker(host_address=backend.address)
         worker.add_orchestrator(hello)
-        client = dt_client.TaskHubGrpcClient(host_address=backend.address)
+        client = dt_client.TaskHubGrpcClient(host_address=other.address)
         worker.start()
         try:
             client.schedule_new_orchestration(hello, input="pg", instance_id="kept-pg")
@@ -133,7 +134,8 @@ def test_state_survives_a_new_backend_on_the_same_postgres_database():
             worker.stop()
             client.close()
             backend.stop()
-        del backend
+            other.stop()
+        del backend, other
         gc.collect()  # the backend holds its session (and the database) until it is gone
 
         with InMemoryOrchestrationBackend(port=0, store=store) as again:
