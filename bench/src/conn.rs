@@ -1,5 +1,6 @@
 //! Connections: a tonic client on its own HTTP/2 connection, with message limits raised so
-//! that large histories (wide fan-outs) are accepted.
+//! that large histories (wide fan-outs) are accepted; several connections spread over the
+//! servers of one task hub in turn.
 
 use anyhow::{Context, Result};
 use dt_proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
@@ -23,11 +24,16 @@ pub(crate) async fn connect(address: &str) -> Result<Client> {
         .max_encoding_message_size(MAX_MESSAGE))
 }
 
-/// `count` clients, each on its own connection.
-pub(crate) async fn connect_many(address: &str, count: usize) -> Result<Vec<Client>> {
+/// `count` clients (at least one), each on its own connection, to `addresses` in turn: the
+/// i-th to `addresses[i % len]`, so every server gets its share when `count` is a multiple of
+/// their number.
+pub(crate) async fn connect_many(addresses: &[String], count: usize) -> Result<Vec<Client>> {
     let mut clients = Vec::with_capacity(count);
-    for _ in 0..count.max(1) {
+    for address in addresses.iter().cycle().take(count.max(1)) {
         clients.push(connect(address).await?);
+    }
+    if clients.is_empty() {
+        anyhow::bail!("no server address given");
     }
     Ok(clients)
 }

@@ -32,9 +32,11 @@ use workload::Shape;
 #[derive(Parser, Debug)]
 #[command(name = "dt-bench")]
 struct Args {
-    /// The server, e.g. `http://127.0.0.1:4001`.
-    #[arg(long)]
-    address: String,
+    /// The server, e.g. `http://127.0.0.1:4001`; several servers of one task hub (one
+    /// store) as a list or by repeating the option: client connections and worker streams are
+    /// spread over them in turn.
+    #[arg(long, required = true, value_delimiter = ',')]
+    address: Vec<String>,
     /// What each instance does (or which scale measurement to take).
     #[arg(long, value_enum, default_value = "hello")]
     workload: Workload,
@@ -65,9 +67,15 @@ struct Args {
     /// Give up when no instance has finished for this many seconds.
     #[arg(long, default_value_t = 60)]
     stall_secs: u64,
-    /// The server's process id, to measure its CPU, memory and threads from /proc.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The server's process id, to measure its CPU, memory and threads from /proc; with
+    /// several servers, each one's (the readings are their sums).
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// The PostgreSQL database the servers keep their store in: also measure the CPU of the
+    /// local PostgreSQL server's processes that serve it or the whole server (checkpointer,
+    /// WAL writer, ...), but not other databases' connections.
+    #[arg(long, value_name = "NAME")]
+    postgres_database: Option<String>,
     /// Runtime worker threads of the driver (default: one per CPU).
     #[arg(long)]
     threads: Option<usize>,
@@ -116,7 +124,7 @@ pub(crate) enum Mode {
 
 /// The settings every scenario uses.
 pub(crate) struct Config {
-    pub(crate) address: String,
+    pub(crate) addresses: Vec<String>,
     pub(crate) workload: &'static str,
     pub(crate) shape: Shape,
     pub(crate) n: usize,
@@ -126,7 +134,8 @@ pub(crate) struct Config {
     pub(crate) concurrency: usize,
     pub(crate) page_size: i32,
     pub(crate) stall: Duration,
-    pub(crate) server_pid: Option<u32>,
+    pub(crate) server_pids: Vec<u32>,
+    pub(crate) postgres_database: Option<String>,
     pub(crate) ticks_per_second: u64,
     pub(crate) label: String,
     pub(crate) prefix: String,
@@ -176,7 +185,7 @@ fn config(args: Args) -> Config {
             .label
             .unwrap_or_else(|| format!("{workload} {mode} n={}", args.n)),
         prefix: format!("bench-{workload}-{}-{nanos:x}", std::process::id()),
-        address: args.address,
+        addresses: args.address,
         workload,
         shape,
         n: args.n,
@@ -186,7 +195,8 @@ fn config(args: Args) -> Config {
         concurrency: args.concurrency,
         page_size: args.page_size,
         stall: Duration::from_secs(args.stall_secs),
-        server_pid: args.server_pid,
+        server_pids: args.server_pid,
+        postgres_database: args.postgres_database,
         ticks_per_second: procfs::ticks_per_second(),
         expect_wrong: args.expect_wrong,
         floor: args.floor,

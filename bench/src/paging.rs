@@ -15,7 +15,7 @@ pub(crate) async fn run(config: &Config) -> Result<Report> {
         return Ok(report);
     };
     let most_pages = config.n / config.page_size.max(1) as usize * 2 + 10;
-    let meter = Meter::start(config.server_pid, config.ticks_per_second)?;
+    let meter = Meter::start(config)?;
     let (mut token, mut pages, mut seen) = (None, 0usize, HashSet::new());
     loop {
         let page = client

@@ -37,6 +37,8 @@ pub(crate) struct Report {
     pub(crate) server_hwm_kb: Option<u64>,
     pub(crate) server_threads_start: Option<u64>,
     pub(crate) server_threads: Option<u64>,
+    /// CPU of the PostgreSQL processes serving the store's database (`--postgres-database`).
+    pub(crate) postgres_cpu_ms: Option<f64>,
     /// Committed history events of the first instance.
     pub(crate) history_events: Option<u64>,
     /// Measurements particular to a workload (e.g. `paging_ms`).
@@ -82,6 +84,7 @@ impl Report {
             server_hwm_kb: usage.server_end.map(|s| s.hwm_kb),
             server_threads_start: usage.server_start.map(|s| s.threads),
             server_threads: usage.server_end.map(|s| s.threads),
+            postgres_cpu_ms: usage.postgres_cpu_ms,
             history_events: None,
             extra: BTreeMap::new(),
         }

@@ -212,7 +212,7 @@ mod tests {
 
     fn config(shape: Shape, expect_wrong: bool) -> Config {
         Config {
-            address: String::new(),
+            addresses: Vec::new(),
             workload: "test",
             shape,
             n: 3,
@@ -222,7 +222,8 @@ mod tests {
             concurrency: 1,
             page_size: 1,
             stall: Duration::from_secs(1),
-            server_pid: None,
+            server_pids: Vec::new(),
+            postgres_database: None,
             ticks_per_second: 100,
             label: String::new(),
             prefix: "p".to_owned(),

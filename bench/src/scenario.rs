@@ -16,14 +16,14 @@ use std::sync::Arc;
 pub(crate) async fn run(config: &Config) -> Result<(Report, Arc<Run>, Vec<Client>)> {
     let closed = config.mode == Mode::Closed;
     let run = Arc::new(Run::new(config, closed));
-    let mut clients = conn::connect_many(&config.address, config.clients).await?;
+    let mut clients = conn::connect_many(&config.addresses, config.clients).await?;
     let workers = worker::spawn_all(
-        conn::connect_many(&config.address, config.streams).await?,
+        conn::connect_many(&config.addresses, config.streams).await?,
         &run,
     );
     let progress = progress::spawn(config.label.clone(), Arc::clone(&run));
 
-    let meter = Meter::start(config.server_pid, config.ticks_per_second)?;
+    let meter = Meter::start(config)?;
     if closed {
         if let Some(client) = clients.first_mut() {
             client::closed_loop(client, &run).await;

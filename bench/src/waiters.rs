@@ -17,11 +17,11 @@ const WAITS_PER_CONNECTION: usize = 100;
 
 pub(crate) async fn run(config: &Config) -> Result<Report> {
     let run = Arc::new(Run::new(config, true));
-    let clients = conn::connect_many(&config.address, config.clients).await?;
+    let clients = conn::connect_many(&config.addresses, config.clients).await?;
     client::start_all(&clients, &run, config.concurrency).await;
 
     let connections =
-        conn::connect_many(&config.address, config.n.div_ceil(WAITS_PER_CONNECTION)).await?;
+        conn::connect_many(&config.addresses, config.n.div_ceil(WAITS_PER_CONNECTION)).await?;
     let mut waits = Vec::with_capacity(config.n);
     for i in 0..config.n {
         let mut c = connections[i / WAITS_PER_CONNECTION % connections.len()].clone();
@@ -40,12 +40,12 @@ pub(crate) async fn run(config: &Config) -> Result<Report> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let progress = progress::spawn(config.label.clone(), Arc::clone(&run));
-    let meter = Meter::start(config.server_pid, config.ticks_per_second)?;
+    let meter = Meter::start(config)?;
     for i in 0..config.n {
         run.mark_started(i);
     }
     let workers = worker::spawn_all(
-        conn::connect_many(&config.address, config.streams).await?,
+        conn::connect_many(&config.addresses, config.streams).await?,
         &run,
     );
     for wait in waits {
