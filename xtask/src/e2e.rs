@@ -1,9 +1,10 @@
 //! The Python end-to-end tests: pytest on `tests/python`, against the debug `dt-server` binary
 //! (`DT_SERVER_BIN`), the same binary on SQLite files (`DT_E2E_STORE=sqlite`) or PostgreSQL
 //! databases (`DT_E2E_STORE=postgres`), or against the installed `durabletask_rs` package
-//! in-process (`DT_E2E_BACKEND=inprocess`).
+//! in-process (`DT_E2E_BACKEND=inprocess`). The tests of several servers on one PostgreSQL
+//! database ([`MULTI_SERVER`]) run in the PostgreSQL step only.
 
-use crate::cmd;
+use crate::{cmd, postgres};
 use anyhow::{Result, bail};
 use std::path::Path;
 use std::process::Command;
@@ -24,8 +25,14 @@ pub(crate) enum Mode {
 
 /// The part of the suite run on PostgreSQL: the quickstart, activities, timers and entities
 /// cover every table the store writes, in about a fifth of the suite's time (the whole suite
-/// takes ~100 s per backend; the store's own tests run the conformance suite on it).
-pub(crate) const POSTGRES_SELECTION: &str = "quickstart or activity or timers or entities";
+/// takes ~100 s per backend; the store's own tests run the conformance suite on it), and the
+/// tests of two servers on one database ([`MULTI_SERVER`]).
+pub(crate) const POSTGRES_SELECTION: &str =
+    "quickstart or activity or timers or entities or multi_server";
+
+/// Two dt-servers on one PostgreSQL database. The file names its own store, so a run under
+/// any other `DT_E2E_STORE` would repeat the same test: the other steps leave it out.
+const MULTI_SERVER: &str = "tests/python/test_multi_server.py";
 
 /// Runs `<venv python> -m pytest tests/python <extra>` from the workspace root.
 pub(crate) fn run(root: &Path, python: &Path, extra: &[String], mode: Mode) -> Result<()> {
@@ -37,6 +44,9 @@ pub(crate) fn run(root: &Path, python: &Path, extra: &[String], mode: Mode) -> R
         .args(["-m", "pytest", "tests/python"])
         .args(extra)
         .current_dir(root);
+    if !matches!(mode, Mode::BinaryPostgres) {
+        command.arg(format!("--ignore={MULTI_SERVER}"));
+    }
     match mode {
         Mode::Binary | Mode::BinarySqlite | Mode::BinaryPostgres => {
             let server = cmd::target_dir(root).join("debug").join("dt-server");
@@ -49,7 +59,11 @@ pub(crate) fn run(root: &Path, python: &Path, extra: &[String], mode: Mode) -> R
                     command.env("DT_E2E_STORE", "sqlite");
                 }
                 Mode::BinaryPostgres => {
-                    if !postgres_answers()? {
+                    if !postgres::answers()? {
+                        println!(
+                            "SKIPPED: no PostgreSQL answers psql at DT_TEST_POSTGRES_URL \
+                             (set DT_TEST_POSTGRES_URL)"
+                        );
                         return Ok(());
                     }
                     command.env("DT_E2E_STORE", "postgres");
@@ -65,28 +79,4 @@ pub(crate) fn run(root: &Path, python: &Path, extra: &[String], mode: Mode) -> R
         }
     }
     cmd::run(&mut command)
-}
-
-/// Whether the PostgreSQL server the tests use (`DT_TEST_POSTGRES_URL`) answers `psql`. Where
-/// none does, the step passes after one SKIPPED line, unless `DT_REQUIRE_POSTGRES=1` (CI).
-fn postgres_answers() -> Result<bool> {
-    let url = std::env::var("DT_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let answered = Command::new("psql")
-        .args([url.as_str(), "-qAtc", "SELECT 1"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if answered {
-        return Ok(true);
-    }
-    let required = std::env::var("DT_REQUIRE_POSTGRES").is_ok_and(|v| v.trim() == "1");
-    if required {
-        bail!("no PostgreSQL answers psql at DT_TEST_POSTGRES_URL (DT_REQUIRE_POSTGRES=1)");
-    }
-    println!(
-        "SKIPPED: no PostgreSQL answers psql at DT_TEST_POSTGRES_URL (set DT_TEST_POSTGRES_URL)"
-    );
-    Ok(false)
 }

@@ -13,6 +13,7 @@ mod fuzz;
 mod js;
 mod mutants;
 mod package;
+mod postgres;
 mod test;
 mod venv;
 
