@@ -8,11 +8,14 @@ lives, and when one server is SIGKILLed the other hands out the work it held, ab
 Each test makes and drops its own database; every test skips where no PostgreSQL answers at
 DT_TEST_POSTGRES_URL (fails instead with DT_REQUIRE_POSTGRES=1), as test_store_durability.py
 does. A single server killed and restarted on its database is test_store_durability.py's.
+`cargo xtask test` runs this file in its PostgreSQL step only; the other steps set
+DT_E2E_SKIP_MULTI_SERVER so that it skips there instead of running the same tests again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -27,7 +30,11 @@ from dt_e2e import (USING_BINARY, ServerHandle, Status, assert_stays, complete, 
                     postgres_database, running_worker, running_worker_with_entities, start_server,
                     uid, wait_until)
 
-pytestmark = pytest.mark.skipif(not USING_BINARY, reason="starts two dt-server processes")
+pytestmark = [
+    pytest.mark.skipif(not USING_BINARY, reason="starts two dt-server processes"),
+    pytest.mark.skipif(os.environ.get("DT_E2E_SKIP_MULTI_SERVER", "").strip() == "1",
+                       reason="cargo xtask test runs these in its PostgreSQL step"),
+]
 
 LEASE_SECONDS = 2
 
