@@ -1,8 +1,8 @@
 //! Running the `dt-bench` driver against a server and reading its one JSON result line. The
 //! driver's progress (stderr) is shown as it runs, unless asked to be quiet.
 
+use super::deploy::Deployment;
 use super::plan::Case;
-use super::server::Server;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -33,6 +33,7 @@ pub(crate) struct Outcome {
     pub(crate) server_hwm_kb: Option<u64>,
     pub(crate) server_threads_start: Option<u64>,
     pub(crate) server_threads: Option<u64>,
+    pub(crate) postgres_cpu_ms: Option<f64>,
     pub(crate) history_events: Option<u64>,
     pub(crate) extra: BTreeMap<String, f64>,
 }
@@ -41,6 +42,13 @@ impl Outcome {
     /// Server CPU milliseconds per instance.
     pub(crate) fn cpu_per_instance(&self) -> Option<f64> {
         self.server_cpu_ms
+            .filter(|_| self.n > 0)
+            .map(|c| c / self.n as f64)
+    }
+
+    /// PostgreSQL's CPU milliseconds per instance (runs on a PostgreSQL store).
+    pub(crate) fn postgres_cpu_per_instance(&self) -> Option<f64> {
+        self.postgres_cpu_ms
             .filter(|_| self.n > 0)
             .map(|c| c / self.n as f64)
     }
@@ -54,21 +62,19 @@ impl Outcome {
     }
 }
 
-/// Runs the driver for `case` against `server`; a driver that reports no result is an error,
+/// Runs the driver for `case` against `servers`; a driver that reports no result is an error,
 /// one that reports wrong results returns an outcome with `ok == false`. `quiet` drops the
 /// driver's stderr.
 pub(crate) fn run(
     bench: &Path,
-    server: &Server,
+    servers: &Deployment,
     case: &Case,
     label: &str,
     quiet: bool,
 ) -> Result<Outcome> {
     let output = Command::new(bench)
-        .args(["--address", &server.address()])
-        .args(["--server-pid", &server.pid().to_string()])
+        .args(servers.driver_args())
         .args(["--label", label])
-        .args(server.backend.driver_args())
         .args(&case.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,10 +1,13 @@
 //! `cargo xtask bench`: builds `dt-server`, the `dt-bench` driver and the `dt-bench-floor` RPC
 //! floor in release, runs the same workloads against our server and the Python reference
-//! backend (each started afresh per workload) and open-loop hello against the floor, then the
-//! scale measurements on ours, and prints the tables. It fails if any run had a wrong or
-//! missing result or a duplicate dispatch; timings never fail it. `tiny` is the test
-//! pipeline's smoke run of the same code at a tiny size, followed by the bench's self-tests.
+//! backend (each started afresh per workload), some of them also on ours over SQLite and over
+//! PostgreSQL (one server, and two sharing one database), and open-loop hello against the
+//! floor, then the scale measurements on ours, and prints the tables. It fails if any run had
+//! a wrong or missing result or a duplicate dispatch; timings never fail it. `tiny` is the
+//! test pipeline's smoke run of the same code at a tiny size, followed by the bench's
+//! self-tests.
 
+mod deploy;
 mod driver;
 pub(crate) mod lifecycle;
 mod machine;
@@ -13,8 +16,9 @@ mod selftest;
 pub(crate) mod server;
 mod table;
 
-use crate::{cmd, venv};
+use crate::{cmd, postgres, venv};
 use anyhow::{Result, bail};
+use deploy::Deployment;
 use plan::{Case, Size};
 use server::{Backend, Launcher};
 use std::path::{Path, PathBuf};
@@ -36,8 +40,9 @@ pub(crate) struct BenchArgs {
     /// Skip the Python test backends' create/start/stop and reset() (durabletask_rs vs the SDK's).
     #[arg(long)]
     no_python_backends: bool,
-    /// Run only the workloads whose key starts with this (e.g. `scale-sequence` for
-    /// sequence(10), (100) and (1000)); implies --no-python-backends.
+    /// Run only the workloads whose key, or on the backends whose name, starts with this
+    /// (e.g. `scale-sequence` for sequence(10), (100) and (1000); `ours-pg` for the rows on
+    /// PostgreSQL); implies --no-python-backends.
     #[arg(long, value_name = "PREFIX")]
     only: Option<String>,
     /// Measure this `dt-server` instead of the release build of the tree (e.g. one built from
@@ -47,11 +52,37 @@ pub(crate) struct BenchArgs {
 }
 
 impl BenchArgs {
-    fn wants(&self, case: &Case) -> bool {
+    fn wants(&self, case: &Case, backend: Backend) -> bool {
         self.only
             .as_deref()
-            .is_none_or(|prefix| case.key.starts_with(prefix))
+            .is_none_or(|prefix| case.key.starts_with(prefix) || backend.name().starts_with(prefix))
     }
+}
+
+/// The PostgreSQL rows' backends.
+const POSTGRES: [Backend; 2] = [Backend::OursPostgres, Backend::OursPostgresPair];
+
+/// Runs `cases` on the PostgreSQL backends, or says in one line why not; `Ok(None)` if they ran.
+fn measure_postgres(
+    launcher: &Launcher,
+    bench: &Path,
+    cases: &[(Case, Backend)],
+    rows: &mut Vec<Row>,
+) -> Result<Option<String>> {
+    if cases.is_empty() {
+        return Ok(None);
+    }
+    if !postgres::answers()? {
+        let note = "SKIPPED the ours-pg rows: no PostgreSQL answers psql at DT_TEST_POSTGRES_URL \
+                    (set DT_TEST_POSTGRES_URL)"
+            .to_owned();
+        println!("{note}");
+        return Ok(Some(note));
+    }
+    for (case, backend) in cases {
+        rows.push(measure(launcher, bench, case, *backend));
+    }
+    Ok(None)
 }
 
 /// Runs the bench and prints the tables (also written to `target/xtask/bench/results.md`).
@@ -93,34 +124,44 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let started = Instant::now();
     let bench = release.join("dt-bench");
 
-    let cases: Vec<Case> = plan::side_by_side(size)
-        .into_iter()
-        .filter(|c| args.wants(c))
-        .collect();
+    let cases = plan::side_by_side(size);
     let mut backends = vec![Backend::Ours];
     if !args.no_reference {
         backends.push(Backend::Reference);
     }
     let mut rows = Vec::new();
     for case in &cases {
-        for &backend in &backends {
+        for &backend in backends.iter().filter(|&&b| args.wants(case, b)) {
             rows.push(measure(&launcher, &bench, case, backend));
         }
     }
-    for case in plan::durable(size).into_iter().filter(|c| args.wants(c)) {
-        rows.push(measure(&launcher, &bench, &case, Backend::OursSqlite));
+    for case in plan::durable(size) {
+        if args.wants(&case, Backend::OursSqlite) {
+            rows.push(measure(&launcher, &bench, &case, Backend::OursSqlite));
+        }
     }
-    for case in plan::floor(size).into_iter().filter(|c| args.wants(c)) {
-        rows.push(measure(&launcher, &bench, &case, Backend::Floor));
+    let on_postgres: Vec<(Case, Backend)> = POSTGRES
+        .iter()
+        .flat_map(|&b| plan::postgres(size).into_iter().map(move |c| (c, b)))
+        .filter(|(c, b)| args.wants(c, *b))
+        .collect();
+    let postgres_note = measure_postgres(&launcher, &bench, &on_postgres, &mut rows)?;
+    for case in plan::floor(size) {
+        if args.wants(&case, Backend::Floor) {
+            rows.push(measure(&launcher, &bench, &case, Backend::Floor));
+        }
     }
     if !args.no_scale {
-        for case in plan::scale(size).into_iter().filter(|c| args.wants(c)) {
-            rows.push(measure(&launcher, &bench, &case, Backend::Ours));
+        for case in plan::scale(size) {
+            if args.wants(&case, Backend::Ours) {
+                rows.push(measure(&launcher, &bench, &case, Backend::Ours));
+            }
         }
     }
 
     let keys: Vec<(String, String)> = cases
         .iter()
+        .filter(|c| rows.iter().any(|r| r.key == c.key))
         .map(|c| (c.key.clone(), c.label.clone()))
         .collect();
     let mode = if args.quick { "quick" } else { "full" };
@@ -132,6 +173,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     out.push_str(&table::side_by_side(&rows, &keys));
     out.push('\n');
     out.push_str(&table::disk(&rows));
+    out.push('\n');
+    match &postgres_note {
+        Some(note) => {
+            out.push_str(note);
+            out.push('\n');
+        }
+        None => out.push_str(&table::postgres(&rows)),
+    }
     if !args.no_scale {
         out.push('\n');
         out.push_str(&table::scale(&rows));
@@ -192,6 +241,11 @@ pub(crate) fn tiny(root: &Path) -> Result<()> {
     for case in plan::durable(Size::Tiny) {
         rows.push(measure(&launcher, &bench, &case, Backend::OursSqlite));
     }
+    let on_postgres: Vec<(Case, Backend)> = POSTGRES
+        .iter()
+        .flat_map(|&b| plan::postgres(Size::Tiny).into_iter().map(move |c| (c, b)))
+        .collect();
+    measure_postgres(&launcher, &bench, &on_postgres, &mut rows)?;
     for r in &rows {
         let status = match &r.outcome {
             Some(o) if o.ok => format!("ok ({}/{})", o.completed, o.n),
@@ -208,9 +262,8 @@ pub(crate) fn tiny(root: &Path) -> Result<()> {
 fn measure(launcher: &Launcher, bench: &Path, case: &Case, backend: Backend) -> Row {
     let label = format!("{} [{}]", case.label, backend.name());
     let log_name = format!("{}-{}", case.key, backend.name());
-    let outcome = launcher
-        .start(backend, &case.server_args, &log_name)
-        .and_then(|server| driver::run(bench, &server, case, &label, false));
+    let outcome = Deployment::start(launcher, backend, &case.server_args, &log_name)
+        .and_then(|servers| driver::run(bench, &servers, case, &label, false));
     let disk_bytes = (backend == Backend::OursSqlite).then(|| {
         server::store_files(&launcher.store_file(&log_name))
             .iter()

@@ -1,6 +1,7 @@
-//! What `cargo xtask bench` runs: the side-by-side workloads (run on both backends, open-loop
-//! hello also on the RPC floor) and the scale measurements (our server only), at three sizes:
-//! `tiny` (the test pipeline's smoke run), `quick` (under 2 minutes) and `full`.
+//! What `cargo xtask bench` runs: the side-by-side workloads (run on both backends, some also
+//! on our durable stores, open-loop hello also on the RPC floor) and the scale measurements
+//! (our server only), at three sizes: `tiny` (the test pipeline's smoke run), `quick` (under 2
+//! minutes) and `full`.
 
 /// How big the runs are.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -87,6 +88,17 @@ pub(crate) fn side_by_side(size: Size) -> Vec<Case> {
 /// and closed, sequence open, timers.
 pub(crate) fn durable(size: Size) -> Vec<Case> {
     const KEYS: [&str; 4] = ["hello-open", "hello-closed", "sequence-open", "timer-open"];
+    side_by_side(size)
+        .into_iter()
+        .filter(|c| KEYS.contains(&c.key.as_str()))
+        .collect()
+}
+
+/// The side-by-side workloads that also run on our server over PostgreSQL, with one server and
+/// with two sharing the database: hello and sequence open (throughput and CPU, PostgreSQL's
+/// included).
+pub(crate) fn postgres(size: Size) -> Vec<Case> {
+    const KEYS: [&str; 2] = ["hello-open", "sequence-open"];
     side_by_side(size)
         .into_iter()
         .filter(|c| KEYS.contains(&c.key.as_str()))

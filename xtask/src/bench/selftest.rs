@@ -5,6 +5,7 @@
 //! three duplicate dispatches per instance (the turn, then the activity and the second turn
 //! the doubled answer causes). Part of the test pipeline's tiny bench.
 
+use super::deploy::Deployment;
 use super::driver::{self, Outcome};
 use super::plan::{Case, case, words};
 use super::server::{Backend, Launcher};
@@ -70,12 +71,8 @@ pub(crate) fn run(launcher: &Launcher, bench: &Path) -> Result<()> {
     let mut unexpected = Vec::new();
     for test in self_tests() {
         let (case, backend) = (&test.case, test.backend);
-        let outcome = launcher
-            .start(
-                backend,
-                &case.server_args,
-                &format!("{}-{}", case.key, backend.name()),
-            )
+        let log_name = format!("{}-{}", case.key, backend.name());
+        let outcome = Deployment::start(launcher, backend, &case.server_args, &log_name)
             .and_then(|server| driver::run(bench, &server, case, &case.label, true));
         let status = match &outcome {
             Ok(o) if failed_as_predicted(&test, o) => format!(

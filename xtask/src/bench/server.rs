@@ -17,6 +17,10 @@ pub(crate) enum Backend {
     Ours,
     /// Ours on a fresh SQLite file (`--store sqlite://...`): every acknowledgement durable.
     OursSqlite,
+    /// Ours on a fresh PostgreSQL database (`--store postgres://...`, given by the caller).
+    OursPostgres,
+    /// Two of ours on one fresh PostgreSQL database: one task hub, the load split over both.
+    OursPostgresPair,
     Reference,
     /// A stateless server with canned replies: what the RPCs alone cost.
     Floor,
@@ -27,6 +31,8 @@ impl Backend {
         match self {
             Backend::Ours => "ours",
             Backend::OursSqlite => "ours-sqlite",
+            Backend::OursPostgres => "ours-pg",
+            Backend::OursPostgresPair => "ours-pg×2",
             Backend::Reference => "reference",
             Backend::Floor => "floor",
         }
@@ -37,7 +43,11 @@ impl Backend {
         match self {
             // It keeps no state to read results back from.
             Backend::Floor => &["--floor"],
-            Backend::Ours | Backend::OursSqlite | Backend::Reference => &[],
+            Backend::Ours
+            | Backend::OursSqlite
+            | Backend::OursPostgres
+            | Backend::OursPostgresPair
+            | Backend::Reference => &[],
         }
     }
 }
@@ -108,7 +118,8 @@ impl Launcher {
         log_name: &str,
     ) -> Result<Server> {
         let mut command = match backend {
-            Backend::Ours => {
+            // A PostgreSQL store comes in `args`: the database outlives a server (see deploy.rs).
+            Backend::Ours | Backend::OursPostgres | Backend::OursPostgresPair => {
                 let mut c = Command::new(&self.server);
                 c.args(["--port", "0"]);
                 c
@@ -159,9 +170,19 @@ impl Launcher {
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
+                // The log's last line is usually why (e.g. a store that refused to open).
+                let last = std::fs::read_to_string(&log)
+                    .ok()
+                    .and_then(|text| {
+                        text.lines()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default();
                 Err(e).with_context(|| {
                     format!(
-                        "the {} backend did not start (see {})",
+                        "the {} backend did not start (see {}): {last}",
                         backend.name(),
                         log.display()
                     )

@@ -1,7 +1,8 @@
 //! The bench's output: the side-by-side table (ours, the reference, and their ratio per
-//! workload; for open-loop hello also the RPC floor and ours/floor), the scale table (ours
-//! only), and the targets with whether each was met, all as markdown. Every run shows how many
-//! duplicate dispatches its workers received.
+//! workload; for some also ours on SQLite and on PostgreSQL, for open-loop hello also the RPC
+//! floor and ours/floor), the SQLite runs' disk use, the PostgreSQL runs' CPU (PostgreSQL's
+//! own included), the scale table (ours only), and the targets with whether each was met, all
+//! as markdown. Every run shows how many duplicate dispatches its workers received.
 
 use super::driver::Outcome;
 use super::server::Backend;
@@ -82,18 +83,40 @@ fn duplicates(o: Option<&Outcome>) -> String {
     count(o.map(|o| o.duplicates as u64))
 }
 
-/// The side-by-side table: per workload, a row for ours, the reference, and ours/reference,
-/// then the floor and ours/floor where the floor ran.
+/// The side-by-side table's lines, in order, for the backends that ran a workload.
+const LINES: [(Backend, &str); 6] = [
+    (Backend::Ours, "ours"),
+    (Backend::Reference, "reference"),
+    (Backend::OursSqlite, "ours, SQLite"),
+    (Backend::OursPostgres, "ours, PostgreSQL"),
+    (Backend::OursPostgresPair, "ours ×2, one PostgreSQL"),
+    (Backend::Floor, "floor"),
+];
+
+/// Its ratio lines (first over second), where both ran.
+const RATIOS: [(&str, Backend, Backend); 6] = [
+    ("ours/ref", Backend::Ours, Backend::Reference),
+    ("SQLite/ref", Backend::OursSqlite, Backend::Reference),
+    ("PG/ref", Backend::OursPostgres, Backend::Reference),
+    ("PG×2/ref", Backend::OursPostgresPair, Backend::Reference),
+    ("PG×2/PG", Backend::OursPostgresPair, Backend::OursPostgres),
+    ("ours/floor", Backend::Ours, Backend::Floor),
+];
+
+/// The side-by-side table: per workload, a line for each backend that ran it (ours, the
+/// reference, ours on SQLite and on PostgreSQL, the floor) and the ratios between them.
 pub(crate) fn side_by_side(rows: &[Row], keys: &[(String, String)]) -> String {
     let mut t = String::new();
     t.push_str("| workload | backend | orch/s | p50 ms | p99 ms | server CPU ms/orch | server peak RSS MB | driver CPU ms/orch | dup. dispatches | result |\n");
     t.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (key, label) in keys {
-        let ours = find(rows, key, Backend::Ours);
-        let floor_ran = rows
-            .iter()
-            .any(|r| &r.key == key && r.backend == Backend::Floor);
-        let mut line = |name: &str, o: Option<&Outcome>, first: bool| {
+        let ran = |backend| rows.iter().any(|r| &r.key == key && r.backend == backend);
+        let mut first = true;
+        for (backend, name) in LINES {
+            if !ran(backend) {
+                continue;
+            }
+            let o = find(rows, key, backend);
             let cells: Vec<String> = metrics(o).iter().map(|x| opt(*x)).collect();
             let _ = writeln!(
                 t,
@@ -103,23 +126,16 @@ pub(crate) fn side_by_side(rows: &[Row], keys: &[(String, String)]) -> String {
                 duplicates(o),
                 verdict(o)
             );
-        };
-        let reference = find(rows, key, Backend::Reference);
-        let sqlite = find(rows, key, Backend::OursSqlite);
-        line("ours", ours, true);
-        line("reference", reference, false);
-        let mut ratios = vec![("ours/ref", ours, reference)];
-        if sqlite.is_some() {
-            line("ours, SQLite", sqlite, false);
-            ratios.push(("SQLite/ref", sqlite, reference));
+            first = false;
         }
-        if floor_ran {
-            let floor = find(rows, key, Backend::Floor);
-            line("floor", floor, false);
-            ratios.push(("ours/floor", ours, floor));
-        }
-        for (name, mine, other) in ratios {
-            let (a, b) = (metrics(mine), metrics(other));
+        for (name, mine, other) in RATIOS {
+            if !(ran(mine) && ran(other)) {
+                continue;
+            }
+            let (a, b) = (
+                metrics(find(rows, key, mine)),
+                metrics(find(rows, key, other)),
+            );
             let cells: Vec<String> = a.iter().zip(&b).map(|(x, y)| ratio(*x, *y)).collect();
             let _ = writeln!(t, "| | {name} | {} | | |", cells.join(" | "));
         }
@@ -327,6 +343,35 @@ pub(crate) fn targets(rows: &[Row]) -> String {
         waiters.map_or_else(String::new, |o| format!("{}/{} returned", o.completed, o.n)),
         waiters.map(|o| o.ok),
     );
+    t
+}
+
+/// The PostgreSQL runs' CPU: our servers' (summed over both for `ours-pg×2`) and that of the
+/// PostgreSQL processes serving the run's database, per orchestration.
+pub(crate) fn postgres(rows: &[Row]) -> String {
+    let mut t = String::from(
+        "| workload | backend | orch/s | servers' CPU ms/orch | PostgreSQL CPU ms/orch | \
+         total CPU ms/orch | dup. dispatches | result |\n\
+         |---|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    let on_postgres = |b: Backend| matches!(b, Backend::OursPostgres | Backend::OursPostgresPair);
+    for r in rows.iter().filter(|r| on_postgres(r.backend)) {
+        let o = r.outcome.as_ref();
+        let server = o.and_then(Outcome::cpu_per_instance);
+        let postgres = o.and_then(Outcome::postgres_cpu_per_instance);
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.backend.name(),
+            opt(o.map(|o| o.throughput)),
+            opt(server),
+            opt(postgres),
+            opt(server.zip(postgres).map(|(s, p)| s + p)),
+            duplicates(o),
+            verdict(o)
+        );
+    }
     t
 }
 
