@@ -170,19 +170,20 @@ impl Launcher {
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                // The log's last line is usually why (e.g. a store that refused to open).
-                let last = std::fs::read_to_string(&log)
+                // The server's error line says why (e.g. a store that refused to open); with
+                // RUST_BACKTRACE set a backtrace follows it, so it is not the last line.
+                let why = std::fs::read_to_string(&log)
                     .ok()
                     .and_then(|text| {
-                        text.lines()
-                            .rev()
-                            .find(|l| !l.trim().is_empty())
-                            .map(str::to_owned)
+                        let lines: Vec<&str> =
+                            text.lines().filter(|l| !l.trim().is_empty()).collect();
+                        let error = lines.iter().find(|l| l.starts_with("Error:"));
+                        error.or(lines.last()).map(|l| (*l).to_owned())
                     })
                     .unwrap_or_default();
                 Err(e).with_context(|| {
                     format!(
-                        "the {} backend did not start (see {}): {last}",
+                        "the {} backend did not start (see {}): {why}",
                         backend.name(),
                         log.display()
                     )
@@ -214,8 +215,15 @@ fn read_ports(child: &mut Child) -> Result<(u16, Option<u16>)> {
             }
         }
     });
-    let Ok(PortLine::Grpc(port)) = rx.recv_timeout(Duration::from_secs(60)) else {
-        bail!("no `listening on <host>:<port>` line within 60 s");
+    let port = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(PortLine::Grpc(port)) => port,
+        Ok(PortLine::Http(_)) => bail!("a dashboard line before the `listening on` line"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            bail!("no `listening on <host>:<port>` line within 60 s")
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            bail!("it closed its stdout (exited) before a `listening on <host>:<port>` line")
+        }
     };
     let http = match rx.recv_timeout(Duration::from_millis(500)) {
         Ok(PortLine::Http(http)) => Some(http),
