@@ -121,7 +121,7 @@ def test_backends_share_a_postgres_database_and_state_survives_them():
         backend = create_test_backend(port=0, store=store)
         # A second backend on the same database is the same task hub: its client's
         # orchestration runs on the first one's worker.
-        other = InMemoryOrchestrationBackend(port=0, store=store)
+        other = create_test_backend(port=0, store=store)
         worker = dt_worker.TaskHubGrpcWorker(host_address=backend.address)
         worker.add_orchestrator(hello)
         client = dt_client.TaskHubGrpcClient(host_address=other.address)
