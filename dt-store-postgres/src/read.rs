@@ -16,6 +16,19 @@ pub(crate) fn position(s: &mut Session) -> Result<i64> {
         .map_or(Ok(0), |r| r.try_get(0))
 }
 
+/// Opens a transaction holding the store-wide write lock (the `dt_head` row) and returns
+/// the position: one round trip.
+pub(crate) fn begin_locked(s: &mut Session) -> Result<i64> {
+    let messages = s
+        .client
+        .simple_query("BEGIN; SELECT position FROM dt_head WHERE id = 1 FOR UPDATE")?;
+    let position = messages.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(row) => row.get(0).and_then(|p| p.parse().ok()),
+        _ => None,
+    });
+    Ok(position.unwrap_or(0))
+}
+
 /// Everything the database holds. Work some server holds stays in flight.
 pub(crate) fn snapshot(client: &mut Client) -> Result<Snapshot> {
     let mut snapshot = Snapshot::default();
@@ -111,11 +124,16 @@ pub(crate) fn changes(s: &mut Session, seen: i64, head: i64) -> Result<News> {
         .iter()
         .map(|id| (id.clone(), Vec::new()))
         .collect();
-    for row in s.query(
-        "SELECT instance_id, record, owner IS NOT NULL FROM dt_activities
-         WHERE instance_id = ANY($1) ORDER BY seq",
-        &[&with_activities],
-    )? {
+    let rows = if with_activities.is_empty() {
+        Vec::new()
+    } else {
+        s.query(
+            "SELECT instance_id, record, owner IS NOT NULL FROM dt_activities
+             WHERE instance_id = ANY($1) ORDER BY seq",
+            &[&with_activities],
+        )?
+    };
+    for row in rows {
         let id: String = row.try_get(0)?;
         activities
             .entry(id)
@@ -125,10 +143,15 @@ pub(crate) fn changes(s: &mut Session, seen: i64, head: i64) -> Result<News> {
     remote.activities = activities.into_iter().collect();
     let entities = by_kind.remove(&ENTITY).unwrap_or_default();
     let mut found: HashMap<String, (Vec<u8>, bool)> = HashMap::new();
-    for row in s.query(
-        "SELECT id, record, owner IS NOT NULL FROM dt_entities WHERE id = ANY($1)",
-        &[&entities],
-    )? {
+    let rows = if entities.is_empty() {
+        Vec::new()
+    } else {
+        s.query(
+            "SELECT id, record, owner IS NOT NULL FROM dt_entities WHERE id = ANY($1)",
+            &[&entities],
+        )?
+    };
+    for row in rows {
         found.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
     }
     remote.entities = entities
@@ -145,10 +168,15 @@ pub(crate) fn changes(s: &mut Session, seen: i64, head: i64) -> Result<News> {
         .filter_map(|k| k.parse().ok())
         .collect();
     let mut found: HashMap<i64, Vec<u8>> = HashMap::new();
-    for row in s.query(
-        "SELECT id, record FROM dt_delayed_signals WHERE id = ANY($1)",
-        &[&signals],
-    )? {
+    let rows = if signals.is_empty() {
+        Vec::new()
+    } else {
+        s.query(
+            "SELECT id, record FROM dt_delayed_signals WHERE id = ANY($1)",
+            &[&signals],
+        )?
+    };
+    for row in rows {
         found.insert(row.try_get(0)?, row.try_get(1)?);
     }
     remote.signals = signals
@@ -164,6 +192,9 @@ pub(crate) fn changes(s: &mut Session, seen: i64, head: i64) -> Result<News> {
 
 /// The instances' records, histories and timers as they are now (`None` for those gone).
 fn read_instances(s: &mut Session, ids: &[String], remote: &mut Remote) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let mut histories: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
     for row in s.query(
         "SELECT instance_id, event FROM dt_history WHERE instance_id = ANY($1)

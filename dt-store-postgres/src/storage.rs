@@ -102,11 +102,7 @@ impl PgShared {
         let renew_due = self.renewed_at.elapsed() >= ttl / 4;
         let sweep_due = self.swept_at.elapsed() >= SWEEP_EVERY;
         let mut name = self.name.clone();
-        s.client.batch_execute("BEGIN")?;
-        let head: i64 = s
-            .query("SELECT position FROM dt_head WHERE id = 1 FOR UPDATE", &[])?
-            .first()
-            .map_or(Ok(0), |r| r.try_get(0))?;
+        let head = read::begin_locked(s)?;
         let mut everything = everything;
         if renew_due || everything {
             let registered = registry::renew(s, &name, ttl)?;
@@ -156,30 +152,24 @@ impl PgShared {
             write::apply(s, changes, name)?;
             next_seq = next_seq.max(Some(changes.next_seq));
         }
-        if let Some(next_seq) = next_seq {
-            write::next_seq(s, next_seq)?;
-        }
         let touched = Touched::of(batch);
-        let position = if touched.is_empty() {
-            head
-        } else {
-            let position = head + 1;
-            s.exec(
-                "UPDATE dt_head SET position = $1 WHERE id = 1",
-                &[&position],
-            )?;
-            touched.record(s, position)?;
-            if position % 1024 == 0 {
-                s.exec(
-                    "DELETE FROM dt_changes WHERE position <= $1",
-                    &[&(position - CHANGES_KEPT)],
-                )?;
+        let position = match next_seq {
+            Some(next_seq) if !touched.is_empty() => {
+                let position = head + 1;
+                touched.record(s, position, next_seq, CHANNEL)?;
+                if position % 1024 == 0 {
+                    s.exec(
+                        "DELETE FROM dt_changes WHERE position <= $1",
+                        &[&(position - CHANGES_KEPT)],
+                    )?;
+                }
+                position
             }
-            s.exec(
-                "SELECT pg_notify($1, $2)",
-                &[&CHANNEL, &position.to_string()],
-            )?;
-            position
+            Some(next_seq) => {
+                write::next_seq(s, next_seq)?;
+                head
+            }
+            None => head,
         };
         s.client.batch_execute("COMMIT")?;
         Ok(position)

@@ -116,14 +116,31 @@ impl Touched {
         self.0.is_empty()
     }
 
-    /// Records them under `position`.
-    pub(crate) fn record(&self, s: &mut Session, position: i64) -> Result<(), postgres::Error> {
+    /// Moves the store to `position`, records them under it with the sequence counter, and
+    /// announces it on `channel` (delivered at commit): one round trip.
+    pub(crate) fn record(
+        &self,
+        s: &mut Session,
+        position: i64,
+        next_seq: u64,
+        channel: &str,
+    ) -> Result<(), postgres::Error> {
         let (kinds, keys): (Vec<i16>, Vec<&str>) =
             self.0.iter().map(|(k, key)| (*k, key.as_str())).unzip();
-        s.exec(
-            "INSERT INTO dt_changes (position, kind, key)
-             SELECT $1, kind, key FROM unnest($2::smallint[], $3::text[]) AS t(kind, key)",
-            &[&position, &kinds, &keys],
+        let next_seq = next_seq.to_be_bytes();
+        s.query(
+            "WITH head AS (
+                 UPDATE dt_head SET position = $1::bigint WHERE id = 1
+             ), changes AS (
+                 INSERT INTO dt_changes (position, kind, key)
+                 SELECT $1::bigint, kind, key
+                 FROM unnest($2::smallint[], $3::text[]) AS t(kind, key)
+             ), counter AS (
+                 INSERT INTO dt_store_state (key, value) VALUES ('next_seq', $4::bytea)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+             )
+             SELECT pg_notify($5::text, ($1::bigint)::text)",
+            &[&position, &kinds, &keys, &next_seq.as_slice(), &channel],
         )?;
         Ok(())
     }
@@ -265,12 +282,6 @@ fn instance(s: &mut Session, change: &InstanceChange, me: &str) -> Result<(), po
         return Ok(());
     };
     let (owner, keep) = owner(row.holder, me);
-    s.exec(
-        "INSERT INTO dt_instances (id, record, owner) VALUES ($1, $2, $3)
-         ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record,
-         owner = CASE WHEN $4 THEN dt_instances.owner ELSE EXCLUDED.owner END",
-        &[id, &row.record, &owner, &keep],
-    )?;
     let (from, events) = match &row.history {
         HistoryWrite::Append { from, events } => (*from, events),
         HistoryWrite::Replace(events) => {
@@ -278,31 +289,39 @@ fn instance(s: &mut Session, change: &InstanceChange, me: &str) -> Result<(), po
             (0, events)
         }
     };
-    for (offset, event) in events.iter().enumerate() {
-        let position = i64::try_from(from + offset).unwrap_or(i64::MAX);
-        s.exec(
-            "INSERT INTO dt_history (instance_id, position, event) VALUES ($1, $2, $3)
-             ON CONFLICT (instance_id, position) DO UPDATE SET event = EXCLUDED.event",
-            &[id, &position, event],
-        )?;
-    }
-    let execution = &row.execution_id;
-    match row.prune {
-        Prune::Nothing => {}
-        Prune::OtherExecutions => {
-            s.exec(
-                "DELETE FROM dt_activities WHERE instance_id = $1 AND execution_id <> $2",
-                &[id, execution],
-            )?;
-            s.exec(
-                "DELETE FROM dt_timers WHERE instance_id = $1 AND execution_id <> $2",
-                &[id, execution],
-            )?;
-        }
-        Prune::All => {
-            s.exec("DELETE FROM dt_activities WHERE instance_id = $1", &[id])?;
-            s.exec("DELETE FROM dt_timers WHERE instance_id = $1", &[id])?;
-        }
-    }
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let prune: i16 = match row.prune {
+        Prune::Nothing => 0,
+        Prune::OtherExecutions => 1,
+        Prune::All => 2,
+    };
+    // One round trip: the record, the new history rows and the pruned tasks.
+    s.exec(
+        "WITH record AS (
+             INSERT INTO dt_instances (id, record, owner) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record,
+             owner = CASE WHEN $4 THEN dt_instances.owner ELSE EXCLUDED.owner END
+         ), activities AS (
+             DELETE FROM dt_activities WHERE $7::smallint > 0 AND instance_id = $1
+             AND ($7::smallint = 2 OR execution_id <> $8)
+         ), timers AS (
+             DELETE FROM dt_timers WHERE $7::smallint > 0 AND instance_id = $1
+             AND ($7::smallint = 2 OR execution_id <> $8)
+         )
+         INSERT INTO dt_history (instance_id, position, event)
+         SELECT $1, $5::bigint + n - 1, event
+         FROM unnest($6::bytea[]) WITH ORDINALITY AS t(event, n)
+         ON CONFLICT (instance_id, position) DO UPDATE SET event = EXCLUDED.event",
+        &[
+            id,
+            &row.record,
+            &owner,
+            &keep,
+            &from,
+            events,
+            &prune,
+            &row.execution_id,
+        ],
+    )?;
     Ok(())
 }

@@ -341,3 +341,49 @@ def test_an_activity_longer_than_the_lease_runs_once():
     # would show although the first one's result was taken.
     runs = executions.runs(f"{iid}:0")
     assert len(runs) == 1, f"the {seconds} s activity ran {len(runs)} times ({runs})"
+
+
+# ---------------------------------------------------------------------------------------------
+# f. The database server restarted mid-run
+# ---------------------------------------------------------------------------------------------
+
+RESTART_COMMAND = os.environ.get("DT_TEST_POSTGRES_RESTART_COMMAND", "").strip()
+
+
+@pytest.mark.skipif(not RESTART_COMMAND,
+                    reason="restarting the PostgreSQL server disturbs every other user of it: set "
+                           "DT_TEST_POSTGRES_RESTART_COMMAND (e.g. 'pg_ctlcluster "
+                           "--skip-systemctl-redirect 15 main restart') to run it")
+def test_servers_carry_on_when_the_database_server_restarts():
+    """Both servers lose every session at once; RPCs made meanwhile fail with UNAVAILABLE (a
+    worker's lost answer included), the servers reconnect, hand out again what they held, and
+    every orchestration completes with each result applied once."""
+    import subprocess
+
+    executions = Executions()
+    count, length = 10, 4
+    with two_servers() as (a, b), clients(a) as (ca,):
+        ids = [uid("restart") for _ in range(count)]
+        with _workers(a.address, executions, "A", seconds=0.2), \
+                _workers(b.address, executions, "B", seconds=0.2):
+            for iid in ids:
+                ca.schedule_new_orchestration(chain, input=length, instance_id=iid)
+            wait_until(lambda: executions.count() >= count * length // 4,
+                       message="a quarter of the activities to run")
+            subprocess.run(RESTART_COMMAND, shell=True, check=True, timeout=120)
+            expected = [value_of(n) for n in range(length)]
+
+            def finished(iid: str) -> Any:
+                try:
+                    state = ca.get_orchestration_state(iid)
+                except Exception:  # UNAVAILABLE while the database is down
+                    return None
+                done = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
+                return state if state is not None and state.runtime_status in done else None
+
+            for iid in ids:
+                state = wait_until(lambda: finished(iid), timeout=120,
+                                   message=f"{iid} to finish after the restart")
+                assert state.runtime_status == Status.COMPLETED, state.failure_details
+                assert state.get_output() == expected, iid
+                _assert_each_result_applied_once(ca, iid, length)

@@ -213,11 +213,6 @@ impl State {
         if !self.dirty.on {
             return None;
         }
-        let held_here = if self.dirty.shared {
-            self.leases.held_keys()
-        } else {
-            Default::default()
-        };
         let dirty = &mut self.dirty;
         let locks = (locks_now != dirty.locks_recorded).then(|| encode_locks(&self.locks));
         dirty.locks_recorded = locks_now;
@@ -237,16 +232,14 @@ impl State {
         };
         let instances = std::mem::take(&mut dirty.instances);
         let entities = std::mem::take(&mut dirty.entities);
+        let shared = dirty.shared;
+        let leases = &self.leases;
         for id in instances {
-            let holder = |in_flight: bool| match (in_flight, held_here.instances.contains(&id)) {
-                (false, _) => Holder::Nobody,
-                (true, true) => Holder::Here,
-                (true, false) => Holder::Elsewhere,
-            };
+            let here = shared && leases.holds(&id, false);
             let row = match self
                 .instances
                 .get_mut(&id)
-                .map(|e| instance_row(e, holder(e.instance.in_flight.is_some())))
+                .map(|e| instance_row(e, holder(e.instance.in_flight.is_some(), here)))
             {
                 None => None,
                 Some(Ok(row)) => Some(row),
@@ -259,13 +252,12 @@ impl State {
             changes.instances.push(InstanceChange { id, row });
         }
         for id in entities {
+            let here = shared && leases.holds(&id, true);
             let record = self.entities.get(&id).map(|entity| {
-                let holder = match (entity.in_flight.is_some(), held_here.entities.contains(&id)) {
-                    (false, _) => Holder::Nobody,
-                    (true, true) => Holder::Here,
-                    (true, false) => Holder::Elsewhere,
-                };
-                (encode_entity(entity), holder)
+                (
+                    encode_entity(entity),
+                    holder(entity.in_flight.is_some(), here),
+                )
             });
             changes.entities.push((id, record));
         }
@@ -350,6 +342,16 @@ impl State {
             Dirty::default()
         };
         Ok(())
+    }
+}
+
+/// Who holds a record's work in flight: nobody, a worker here, or (it is in flight and no
+/// lease here names it) another server's.
+fn holder(in_flight: bool, held_here: bool) -> Holder {
+    match (in_flight, held_here) {
+        (false, _) => Holder::Nobody,
+        (true, true) => Holder::Here,
+        (true, false) => Holder::Elsewhere,
     }
 }
 

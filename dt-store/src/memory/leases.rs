@@ -33,6 +33,15 @@ pub(crate) enum Leased {
 }
 
 impl Leased {
+    /// The instance (`false`) or entity (`true`) whose work this is; `None` for an activity.
+    fn holding_id(&self) -> Option<(bool, String)> {
+        match self {
+            Self::Orchestration { instance, .. } => Some((false, instance.clone())),
+            Self::Entity(id) => Some((true, id.clone())),
+            Self::Activity(_) => None,
+        }
+    }
+
     pub(crate) fn kind(&self) -> WorkKind {
         match self {
             Self::Orchestration { .. } => WorkKind::Orchestration,
@@ -40,13 +49,6 @@ impl Leased {
             Self::Entity(_) => WorkKind::Entity,
         }
     }
-}
-
-/// Ids whose work items are leased here.
-#[derive(Default)]
-pub(crate) struct HeldHere {
-    pub(crate) instances: std::collections::HashSet<String>,
-    pub(crate) entities: std::collections::HashSet<String>,
 }
 
 /// The leases one worker holds.
@@ -65,6 +67,8 @@ pub(crate) struct Leases {
     expiries: BTreeSet<(DateTime<Utc>, u64)>,
     /// Set when a lease ended: a worker at its limit may take more now.
     ended: bool,
+    /// How many leases name each instance (`false`) or entity (`true`), for [`Leases::holds`].
+    holding_ids: HashMap<(bool, String), usize>,
     /// Set when a lease became the first to expire, so the scheduler recomputes its deadline.
     earliest_changed: bool,
 }
@@ -72,6 +76,9 @@ pub(crate) struct Leases {
 impl Leases {
     /// Records a new lease under `token`.
     pub(crate) fn grant(&mut self, token: u64, lease: Lease) {
+        if let Some(key) = lease.work.holding_id() {
+            *self.holding_ids.entry(key).or_default() += 1;
+        }
         let held = self.held.entry(lease.worker).or_default();
         held.tokens.insert(token);
         held.count[lease.work.kind()] += 1;
@@ -94,6 +101,15 @@ impl Leases {
     /// Ends a lease (completed, given back or expired) and frees its worker's slot.
     pub(crate) fn end(&mut self, token: u64) -> Option<Lease> {
         let lease = self.by_token.remove(&token)?;
+        if let Some(key) = lease.work.holding_id()
+            && let std::collections::hash_map::Entry::Occupied(mut count) =
+                self.holding_ids.entry(key)
+        {
+            *count.get_mut() -= 1;
+            if *count.get() == 0 {
+                count.remove();
+            }
+        }
         if let Some(held) = self.held.get_mut(&lease.worker) {
             held.tokens.remove(&token);
             held.count[lease.work.kind()] -= 1;
@@ -137,21 +153,10 @@ impl Leases {
         self.by_token.values()
     }
 
-    /// The instances and entities whose work items this store's workers hold.
-    pub(crate) fn held_keys(&self) -> HeldHere {
-        let mut here = HeldHere::default();
-        for lease in self.by_token.values() {
-            match &lease.work {
-                Leased::Orchestration { instance, .. } => {
-                    here.instances.insert(instance.clone());
-                }
-                Leased::Entity(id) => {
-                    here.entities.insert(id.clone());
-                }
-                Leased::Activity(_) => {}
-            }
-        }
-        here
+    /// Whether a worker of this store holds the instance's orchestration work item, or the
+    /// entity's batch (`entity`).
+    pub(crate) fn holds(&self, id: &str, entity: bool) -> bool {
+        self.holding_ids.contains_key(&(entity, id.to_owned()))
     }
 
     /// How many leases are live.

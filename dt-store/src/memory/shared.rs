@@ -11,9 +11,10 @@
 //! something changed, and takes a turn at least every poll interval (the fallback for lost
 //! notifications, and when dead servers are noticed).
 //!
-//! A failed commit leaves this server's state ahead of the store: the next turn reads
-//! everything back first (and the storage registers the server anew, so what it held under
-//! its old name is handed out again).
+//! A failed commit leaves this server's state ahead of the store, and a turn that could not
+//! start refused calls that may have been workers' answers: either way the next turn reads
+//! everything back first (and the storage registers the server anew, so what it held under its
+//! old name is handed out again, instead of waiting for answers that were lost).
 
 use super::{Core, MemoryStore};
 use crate::api::{StoreConfig, StoreResult};
@@ -471,8 +472,16 @@ impl<S: SharedStorage> Driver<S> {
     }
 
     /// Tells the calls waiting for this turn that it could not start, and waits a back-off.
+    ///
+    /// A refused call may have been a worker's answer, which SDK workers do not send again:
+    /// the next turn reads everything again (and the storage registers this server anew), so
+    /// the work this server's workers hold is handed out again rather than held for a result
+    /// that will never come.
     fn refuse_waiting(&mut self, error: String) {
         let mut g = self.gate.lock();
+        if g.waiting > 0 {
+            self.reload = true;
+        }
         g.failures += 1;
         g.error = error;
         self.gate.opened.notify_waiters();
