@@ -10,6 +10,9 @@ Configuration (environment):
 - DT_E2E_STORE=postgres: each binary server keeps its state in a PostgreSQL database of its
   own (`--store postgres://...`), made on the server at DT_TEST_POSTGRES_URL (default
   postgres://postgres@127.0.0.1:5432/test) with `psql` and dropped when the server stops.
+- DT_E2E_STORE=postgres-pair: as postgres, with a second dt-server on the same database; the
+  tests' clients use the first and their workers (running_worker*) the second, so every test
+  crosses two servers of one task hub.
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ class ServerHandle:
     _store_dir: tempfile.TemporaryDirectory[str] | None = None
     # A database the handle made (DT_E2E_STORE=postgres), dropped on stop.
     _database: PostgresDatabase | None = None
+    # The second server on the same database (DT_E2E_STORE=postgres-pair), stopped first.
+    _partner: ServerHandle | None = None
 
     @property
     def address(self) -> str:
@@ -95,6 +100,10 @@ class ServerHandle:
         return "\n".join(self.stderr_text().splitlines()[-lines:])
 
     def stop(self) -> None:
+        if self._partner is not None:
+            _WORKER_ADDRESS.pop(self.address, None)
+            self._partner.stop()
+            self._partner = None
         if self._backend is not None:
             self._backend.stop()
             self._backend = None
@@ -209,12 +218,12 @@ def _start_binary(max_history_size: int | None, extra_args: Sequence[str]) -> Se
     if STORE == "sqlite" and "--store" not in extra_args:
         store_dir = tempfile.TemporaryDirectory(prefix="dt-store-")
         args += ["--store", f"sqlite://{store_dir.name}/dt.db"]
-    elif STORE == "postgres" and "--store" not in extra_args:
+    elif STORE in ("postgres", "postgres-pair") and "--store" not in extra_args:
         database = PostgresDatabase()
         args += ["--store", database.url]
     elif STORE != "memory" and "--store" not in extra_args:
-        pytest.fail(f"DT_E2E_STORE={STORE!r}: use 'memory', 'sqlite' or 'postgres'",
-                    pytrace=False)
+        pytest.fail(f"DT_E2E_STORE={STORE!r}: use 'memory', 'sqlite', 'postgres' or "
+                    "'postgres-pair'", pytrace=False)
 
     stderr_file = tempfile.NamedTemporaryFile(prefix="dt-server-", suffix=".stderr", delete=False)
     stderr_path = Path(stderr_file.name)
@@ -255,6 +264,11 @@ def _start_binary(max_history_size: int | None, extra_args: Sequence[str]) -> Se
             pm = PORT_RE.search(m.group(1))
             if pm and int(pm.group(1)) > 0:
                 handle.port = int(pm.group(1))
+                if STORE == "postgres-pair" and database is not None:
+                    partner = _start_binary(max_history_size,
+                                            [*extra_args, "--store", database.url])
+                    handle._partner = partner
+                    _WORKER_ADDRESS[handle.address] = partner.address
                 return handle
             problem = f"could not parse a port from {line!r}"
             break
@@ -293,6 +307,16 @@ def extra_server(max_history_size: int | None = None, extra_args: Sequence[str] 
 # Client and worker helpers
 # ---------------------------------------------------------------------------------------------
 
+# Where workers for a server connect: its partner's address (DT_E2E_STORE=postgres-pair).
+_WORKER_ADDRESS: dict[str, str] = {}
+
+
+def worker_address(address: str) -> str:
+    """The address a worker for the server at `address` uses (the server itself, or the other
+    server of its pair)."""
+    return _WORKER_ADDRESS.get(address, address)
+
+
 def new_client(address: str) -> dt_client.TaskHubGrpcClient:
     return dt_client.TaskHubGrpcClient(host_address=address, logger=_sdk_log.getChild("client"))
 
@@ -310,7 +334,7 @@ def running_worker(address: str,
     A registration is a function (registered under its `__name__`) or a `(name, function)` pair.
     """
     worker_kwargs.setdefault("logger", _sdk_log.getChild("worker"))
-    w = dt_worker.TaskHubGrpcWorker(host_address=address, **worker_kwargs)
+    w = dt_worker.TaskHubGrpcWorker(host_address=worker_address(address), **worker_kwargs)
     for reg in orchestrators:
         if isinstance(reg, tuple):
             w._registry.add_named_orchestrator(*reg)  # no public API for explicit names
@@ -397,7 +421,7 @@ def running_worker_with_entities(address: str,
     `(name, entity)` pair; the SDK lower-cases names) and, with `scheduled_tasks=True`, the
     SDK's scheduled-tasks feature (`configure_scheduled_tasks()`)."""
     worker_kwargs.setdefault("logger", _sdk_log.getChild("worker"))
-    w = dt_worker.TaskHubGrpcWorker(host_address=address, **worker_kwargs)
+    w = dt_worker.TaskHubGrpcWorker(host_address=worker_address(address), **worker_kwargs)
     for reg in orchestrators:
         if isinstance(reg, tuple):
             w._registry.add_named_orchestrator(*reg)

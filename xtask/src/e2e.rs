@@ -1,8 +1,9 @@
 //! The Python end-to-end tests: pytest on `tests/python`, against the debug `dt-server` binary
-//! (`DT_SERVER_BIN`), the same binary on SQLite files (`DT_E2E_STORE=sqlite`) or PostgreSQL
-//! databases (`DT_E2E_STORE=postgres`), or against the installed `durabletask_rs` package
-//! in-process (`DT_E2E_BACKEND=inprocess`). The tests of several servers on one PostgreSQL
-//! database (`test_multi_server.py`) run in the PostgreSQL step only.
+//! (`DT_SERVER_BIN`), the same binary on SQLite files (`DT_E2E_STORE=sqlite`), two servers on
+//! each PostgreSQL database with clients on one and workers on the other
+//! (`DT_E2E_STORE=postgres-pair`), or against the installed `durabletask_rs` package in-process
+//! (`DT_E2E_BACKEND=inprocess`). The tests of several servers on one PostgreSQL database
+//! (`test_multi_server.py`) run in the PostgreSQL step only.
 
 use crate::{cmd, postgres};
 use anyhow::{Result, bail};
@@ -16,19 +17,13 @@ pub(crate) enum Mode {
     Binary,
     /// The same, each server on a SQLite file of its own (`--store sqlite://...`).
     BinarySqlite,
-    /// The same, each server on a PostgreSQL database of its own (`--store postgres://...`),
-    /// on a representative part of the suite only ([`POSTGRES_SELECTION`]).
+    /// The same, each test module's server on a PostgreSQL database of its own
+    /// (`--store postgres://...`) with a second server on it, which the module's workers use:
+    /// every test crosses two servers of one task hub.
     BinaryPostgres,
     /// `durabletask_rs.testing` inside the pytest process.
     InProcess,
 }
-
-/// The part of the suite run on PostgreSQL: the quickstart, activities, timers and entities
-/// cover every table the store writes, in about a fifth of the suite's time (the whole suite
-/// takes ~100 s per backend; the store's own tests run the conformance suite on it), and the
-/// tests of two servers on one database (`test_multi_server.py`).
-pub(crate) const POSTGRES_SELECTION: &str =
-    "quickstart or activity or timers or entities or multi_server";
 
 /// Runs `<venv python> -m pytest tests/python <extra>` from the workspace root.
 pub(crate) fn run(root: &Path, python: &Path, extra: &[String], mode: Mode) -> Result<()> {
@@ -65,10 +60,7 @@ pub(crate) fn run(root: &Path, python: &Path, extra: &[String], mode: Mode) -> R
                         );
                         return Ok(());
                     }
-                    command.env("DT_E2E_STORE", "postgres");
-                    if extra.is_empty() {
-                        command.args(["-k", POSTGRES_SELECTION]);
-                    }
+                    command.env("DT_E2E_STORE", "postgres-pair");
                 }
                 _ => {}
             }

@@ -97,11 +97,9 @@ fn steps(root: &Path, args: &TestArgs, t: &mut Timings) -> Result<()> {
             "pytest tests/python (DT_E2E_STORE=sqlite: dt-server --store sqlite://...)",
             || e2e::run(root, &python, &args.pytest_args, e2e::Mode::BinarySqlite),
         )?;
-        let postgres = format!(
-            "pytest tests/python -k \"{}\" (DT_E2E_STORE=postgres: dt-server --store postgres://...)",
-            e2e::POSTGRES_SELECTION
-        );
-        t.step(&postgres, || {
+        let postgres = "pytest tests/python (DT_E2E_STORE=postgres-pair: clients on one dt-server, \
+                        workers on another, one PostgreSQL database)";
+        t.step(postgres, || {
             e2e::run(root, &python, &args.pytest_args, e2e::Mode::BinaryPostgres)
         })?;
         if !args.no_package {
