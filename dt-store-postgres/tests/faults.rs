@@ -307,3 +307,74 @@ async fn servers_sharing_a_database_carry_on_after_every_session_ends() {
         .expect("wait_for_instance");
     assert_eq!(state.instance_id, "after-a");
 }
+
+/// Takes the next work item through `store`'s worker, decoded as it goes on the wire.
+async fn next_item(store: &MemoryStore, worker: dt_store::WorkerId) -> dt_proto::WorkItem {
+    let item = tokio::time::timeout(Duration::from_secs(10), store.next_work_item(worker))
+        .await
+        .expect("a work item within 10 s")
+        .expect("next_work_item");
+    item.into_proto()
+}
+
+/// A server that has to read the whole store (the record of recent changes no longer reaches
+/// back to its position) drops its leases: it registers anew, and what its worker held is
+/// handed out again by the other server instead of staying held by a live server for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_reads_everything_again_lets_go_of_what_it_held() {
+    use dt_proto::orchestrator_action::OrchestratorActionType;
+    use dt_proto::work_item::Request;
+    let Some(db) = TestDb::fresh() else { return };
+    let options = PgOptions {
+        server_ttl: Duration::from_secs(1),
+        ..PgOptions::default()
+    };
+    let url = db.url().parse().expect("a test database URL");
+    let open = || open_with(&url, &options, StoreConfig::default(), clock()).expect("opens");
+    let (a, b) = (open(), open());
+    let all = || dt_store::WorkerOptions::from(dt_core::WorkFilters::all());
+    let (wa, wb) = (
+        a.connect_worker(all()).await.expect("connect"),
+        b.connect_worker(all()).await.expect("connect"),
+    );
+    a.create_instance(instance("held")).await.expect("create");
+    let first = next_item(&a, wa).await;
+    assert!(matches!(
+        first.request,
+        Some(Request::OrchestratorRequest(_))
+    ));
+    let schedule = dt_proto::OrchestratorAction {
+        id: 1,
+        orchestrator_action_type: Some(OrchestratorActionType::ScheduleTask(
+            dt_proto::ScheduleTaskAction {
+                name: "Step".to_owned(),
+                ..Default::default()
+            },
+        )),
+    };
+    a.complete_orchestration(dt_proto::OrchestratorResponse {
+        instance_id: "held".to_owned(),
+        completion_token: first.completion_token,
+        actions: vec![schedule],
+        ..Default::default()
+    })
+    .await
+    .expect("the first turn");
+    let held = next_item(&b, wb).await;
+    assert!(
+        matches!(held.request, Some(Request::ActivityRequest(_))),
+        "the second server's worker holds the activity"
+    );
+    // As if many turns had passed and their record was pruned: the second server must read
+    // everything again.
+    db.execute(
+        "BEGIN; DELETE FROM dt_changes; UPDATE dt_head SET position = position + 10; COMMIT",
+    )
+    .expect("the record is pruned");
+    let again = next_item(&a, wa).await;
+    assert!(
+        matches!(again.request, Some(Request::ActivityRequest(_))),
+        "the activity is handed out again through the first server"
+    );
+    assert_ne!(again.completion_token, held.completion_token);
+}

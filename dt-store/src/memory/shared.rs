@@ -374,6 +374,11 @@ impl<S: SharedStorage> Driver<S> {
                     state.restore(snapshot, now)?;
                     if std::mem::take(&mut self.reload) {
                         self.progress.loaded();
+                    } else {
+                        // Read whole outside a reload (another server reset the store, or this
+                        // one fell behind): the leases here are gone, so the next turn registers
+                        // this server anew, and what it held under its old name is handed out.
+                        self.reload = true;
                     }
                 }
             }
@@ -418,6 +423,11 @@ impl<S: SharedStorage> Driver<S> {
         if let Err(err) = self.apply(turn.news, Some(turn.orphans)) {
             tracing::error!(%err, "what another server wrote could not be read; reading everything again");
             self.reload = true;
+            // Changes made on a state that is read again are not written.
+            let stale = std::mem::take(&mut self.own);
+            if let (Some((first, _)), Some((last, _))) = (stale.first(), stale.last()) {
+                self.progress.done(*first, *last, true);
+            }
             let _ = self.storage.commit(&[]);
             self.refuse_waiting(err.to_string());
             return;
