@@ -116,7 +116,7 @@ impl Ticket {
         let lost = written.loads != loads_at || written.failed_from.is_some_and(|f| f <= target);
         if lost {
             return Err(StoreError::Unavailable(
-                "the change could not be written to disk and was not kept".to_owned(),
+                "the change could not be written to the store and was not kept".to_owned(),
             ));
         }
         Ok(())
