@@ -23,33 +23,45 @@ def hello(ctx: task.OrchestrationContext, name: str):
     return f"hello {name}"
 
 
-def test_state_survives_a_new_backend_on_the_same_file(tmp_path):
-    store = f"sqlite://{tmp_path / 'dt.db'}"
-    backend = create_test_backend(port=0, store=store)
-    worker = dt_worker.TaskHubGrpcWorker(host_address=backend.address)
+def _run_hello(worker_address: str, client_address: str, name: str, instance_id: str) -> None:
+    """Runs `hello` to completion: a worker at one address, the client at another (or the
+    same)."""
+    worker = dt_worker.TaskHubGrpcWorker(host_address=worker_address)
     worker.add_orchestrator(hello)
-    client = dt_client.TaskHubGrpcClient(host_address=backend.address)
+    client = dt_client.TaskHubGrpcClient(host_address=client_address)
     worker.start()
     try:
-        client.schedule_new_orchestration(hello, input="disk", instance_id="kept-1")
-        state = client.wait_for_orchestration_completion("kept-1", timeout=30)
-        assert state is not None and state.serialized_output == '"hello disk"'
+        client.schedule_new_orchestration(hello, input=name, instance_id=instance_id)
+        state = client.wait_for_orchestration_completion(instance_id, timeout=30)
+        assert state is not None and state.serialized_output == f'"hello {name}"'
     finally:
         worker.stop()
         client.close()
-        backend.stop()
-    del backend
-    gc.collect()  # the backend holds its file open until it is gone
 
+
+def _read_back(store: str, instance_id: str, output: str) -> None:
+    """A new backend on `store` shows the instance completed with `output`."""
     with InMemoryOrchestrationBackend(port=0, store=store) as again:
         client = dt_client.TaskHubGrpcClient(host_address=again.address)
         try:
-            state = client.get_orchestration_state("kept-1")
+            state = client.get_orchestration_state(instance_id)
             assert state is not None
             assert state.runtime_status == dt_client.OrchestrationStatus.COMPLETED
-            assert state.serialized_output == '"hello disk"'
+            assert state.serialized_output == output
         finally:
             client.close()
+
+
+def test_state_survives_a_new_backend_on_the_same_file(tmp_path):
+    store = f"sqlite://{tmp_path / 'dt.db'}"
+    backend = create_test_backend(port=0, store=store)
+    try:
+        _run_hello(backend.address, backend.address, "disk", "kept-1")
+    finally:
+        backend.stop()
+    del backend
+    gc.collect()  # the backend holds its file open until it is gone
+    _read_back(store, "kept-1", '"hello disk"')
 
 
 def test_memory_is_the_default_and_can_be_named():
@@ -122,31 +134,14 @@ def test_backends_share_a_postgres_database_and_state_survives_them():
         # A second backend on the same database is the same task hub: its client's
         # orchestration runs on the first one's worker.
         other = create_test_backend(port=0, store=store)
-        worker = dt_worker.TaskHubGrpcWorker(host_address=backend.address)
-        worker.add_orchestrator(hello)
-        client = dt_client.TaskHubGrpcClient(host_address=other.address)
-        worker.start()
         try:
-            client.schedule_new_orchestration(hello, input="pg", instance_id="kept-pg")
-            state = client.wait_for_orchestration_completion("kept-pg", timeout=30)
-            assert state is not None and state.serialized_output == '"hello pg"'
+            _run_hello(backend.address, other.address, "pg", "kept-pg")
         finally:
-            worker.stop()
-            client.close()
             backend.stop()
             other.stop()
         del backend, other
         gc.collect()  # the backend holds its session (and the database) until it is gone
-
-        with InMemoryOrchestrationBackend(port=0, store=store) as again:
-            client = dt_client.TaskHubGrpcClient(host_address=again.address)
-            try:
-                state = client.get_orchestration_state("kept-pg")
-                assert state is not None
-                assert state.runtime_status == dt_client.OrchestrationStatus.COMPLETED
-                assert state.serialized_output == '"hello pg"'
-            finally:
-                client.close()
+        _read_back(store, "kept-pg", '"hello pg"')
     finally:
         gc.collect()
         subprocess.run(["psql", base, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],

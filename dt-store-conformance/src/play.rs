@@ -604,3 +604,26 @@ pub(crate) fn send_event(id: i32, target: &str, name: &str) -> OrchestratorActio
         })),
     }
 }
+
+/// What a worker answering a rewind work item starts from: the history it was sent and the
+/// rewind's new events, without the failed end.
+pub(crate) fn rewound_history(rewind: &Orch) -> Vec<HistoryEvent> {
+    rewind
+        .req
+        .past_events
+        .iter()
+        .chain(&rewind.req.new_events)
+        .filter(|e| kind(e) != EC)
+        .cloned()
+        .collect()
+}
+
+/// The rewindOrchestration action that rewrites the history to `new_history`.
+pub(crate) fn rewind_to(new_history: Vec<HistoryEvent>) -> OrchestratorAction {
+    OrchestratorAction {
+        id: -1,
+        orchestrator_action_type: Some(OrchestratorActionType::RewindOrchestration(
+            RewindOrchestrationAction { new_history },
+        )),
+    }
+}

@@ -637,14 +637,7 @@ pub async fn rewind_failed_instance(t: &Subject) -> Outcome {
         vec![OS, "executionRewound"],
         "newEvents of the rewind work item"
     );
-    let mut new_history: Vec<HistoryEvent> = rewind
-        .req
-        .past_events
-        .iter()
-        .chain(&rewind.req.new_events)
-        .filter(|e| kind(e) != EC)
-        .cloned()
-        .collect();
+    let mut new_history = rewound_history(&rewind);
     for e in &mut new_history {
         if let Some(history_event::EventType::ExecutionStarted(es)) = &mut e.event_type {
             es.orchestration_instance = Some(OrchestrationInstance {
@@ -653,17 +646,7 @@ pub async fn rewind_failed_instance(t: &Subject) -> Outcome {
             });
         }
     }
-    let action = OrchestratorAction {
-        id: -1,
-        orchestrator_action_type: Some(
-            orchestrator_action::OrchestratorActionType::RewindOrchestration(
-                RewindOrchestrationAction {
-                    new_history: new_history.clone(),
-                },
-            ),
-        ),
-    };
-    answer(store, &rewind, vec![action]).await?;
+    answer(store, &rewind, vec![rewind_to(new_history.clone())]).await?;
     let replay = next_orchestration(store, w, id).await?;
     ensure_eq!(
         replay.req.past_events,
@@ -956,14 +939,8 @@ pub async fn rewind_reaches_failed_children(t: &Subject) -> Outcome {
     ensure_eq!(purged, 1, "purge count of a failed child");
     call!(store.rewind_instance(parent, None).await);
     let rewind = next_orchestration(store, w, parent).await?;
-    let mut new_history: Vec<HistoryEvent> = rewind
-        .req
-        .past_events
-        .iter()
-        .chain(&rewind.req.new_events)
-        .filter(|e| kind(e) != EC && kind(e) != "subOrchestrationInstanceFailed")
-        .cloned()
-        .collect();
+    let mut new_history = rewound_history(&rewind);
+    new_history.retain(|e| kind(e) != "subOrchestrationInstanceFailed");
     for e in &mut new_history {
         if let Some(EventType::ExecutionStarted(es)) = &mut e.event_type {
             es.orchestration_instance = Some(OrchestrationInstance {
@@ -972,15 +949,7 @@ pub async fn rewind_reaches_failed_children(t: &Subject) -> Outcome {
             });
         }
     }
-    let action = OrchestratorAction {
-        id: -1,
-        orchestrator_action_type: Some(
-            orchestrator_action::OrchestratorActionType::RewindOrchestration(
-                RewindOrchestrationAction { new_history },
-            ),
-        ),
-    };
-    answer(store, &rewind, vec![action]).await?;
+    answer(store, &rewind, vec![rewind_to(new_history)]).await?;
     let mut children = Vec::new();
     for item in drain(store, w).await? {
         if let Some(work_item::Request::OrchestratorRequest(r)) = item.request

@@ -524,30 +524,13 @@ pub async fn restart_keeps_a_rewritten_history(t: &mut Restartable) -> Outcome {
         let rewind = next_orchestration(store, w, id).await?;
         // The worker's rewritten history, same execution: the failed end dropped and the
         // activity's result rewritten in place, so it is longer than before but not an append.
-        let mut new_history: Vec<HistoryEvent> = rewind
-            .req
-            .past_events
-            .iter()
-            .chain(&rewind.req.new_events)
-            .filter(|e| kind(e) != EC)
-            .cloned()
-            .collect();
+        let mut new_history = rewound_history(&rewind);
         for e in &mut new_history {
             if let Some(history_event::EventType::TaskCompleted(done)) = &mut e.event_type {
                 done.result = Some("\"rewritten\"".to_owned());
             }
         }
-        let action = OrchestratorAction {
-            id: -1,
-            orchestrator_action_type: Some(
-                orchestrator_action::OrchestratorActionType::RewindOrchestration(
-                    RewindOrchestrationAction {
-                        new_history: new_history.clone(),
-                    },
-                ),
-            ),
-        };
-        answer(store, &rewind, vec![action]).await?;
+        answer(store, &rewind, vec![rewind_to(new_history)]).await?;
         expected = call!(store.instance_history(id, None).await);
         ensure!(
             expected.len() >= rewind.req.past_events.len(),

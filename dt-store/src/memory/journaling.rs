@@ -117,14 +117,14 @@ impl Dirty {
 
     /// A worker here took the instance's work item.
     pub(crate) fn instance_claimed(&mut self, id: &str) {
-        if self.shared {
+        if self.records_claims() {
             self.instance(id);
         }
     }
 
     /// A worker here took the entity's batch.
     pub(crate) fn entity_claimed(&mut self, id: &str) {
-        if self.shared {
+        if self.records_claims() {
             self.entity(id);
         }
     }

@@ -29,8 +29,7 @@ impl State {
                 None => {
                     self.remove_instance(&id, now);
                     self.queues.remove_activities_of(&id);
-                    self.timeline
-                        .retain(|due| !matches!(due, Due::Timer(t) if t.instance.as_str() == id));
+                    self.timeline.drop_timers_of(&id);
                 }
                 Some(row) => {
                     let (instance, seq) = decode_instance(&row.record, &row.history, row.held)?;
@@ -49,8 +48,7 @@ impl State {
             }
         }
         for (id, rows) in remote.timers {
-            self.timeline
-                .retain(|due| !matches!(due, Due::Timer(t) if t.instance.as_str() == id));
+            self.timeline.drop_timers_of(&id);
             for record in rows {
                 let timer = decode_timer(&record)?;
                 self.timeline.schedule(timer.due(), Due::Timer(timer));

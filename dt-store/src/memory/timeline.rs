@@ -78,6 +78,11 @@ impl Timeline {
         }
     }
 
+    /// Drops the timers of an instance (another server fired or replaced them).
+    pub(crate) fn drop_timers_of(&mut self, instance: &str) {
+        self.retain(|due| !matches!(due, Due::Timer(t) if t.instance.as_str() == instance));
+    }
+
     /// Entries that are not back-off ends, soonest first.
     pub(crate) fn targets(&self) -> impl Iterator<Item = (DateTime<Utc>, &Due)> {
         self.entries
