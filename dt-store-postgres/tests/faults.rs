@@ -66,6 +66,35 @@ fn a_database_from_a_newer_server_is_refused() {
     }
 }
 
+/// A database written by the one-server version (schema 1: no owners, no registrations, no
+/// record of changes) is brought up to schema 2 at start, keeping what it holds.
+#[tokio::test]
+async fn a_version_1_database_is_migrated_keeping_its_instances() {
+    let Some(db) = TestDb::fresh() else { return };
+    let store = open_at(db.url()).expect("a new database");
+    store
+        .create_instance(instance("from-v1"))
+        .await
+        .expect("create");
+    drop(store);
+    // What schema 1 had: the same tables and records, without what version 2 added.
+    db.execute(
+        "ALTER TABLE dt_instances DROP COLUMN owner; ALTER TABLE dt_entities DROP COLUMN owner;
+         ALTER TABLE dt_activities DROP COLUMN owner; DROP INDEX dt_activities_instance;
+         DROP TABLE dt_servers, dt_head, dt_changes; UPDATE dt_schema SET version = 1",
+    )
+    .expect("the database is made a version 1 one");
+    let store = open_at(db.url()).expect("a version 1 database opens");
+    assert!(exists(&store, "from-v1").await, "its instance is kept");
+    store
+        .create_instance(instance("after"))
+        .await
+        .expect("and it takes changes");
+    drop(store);
+    let version = db.schema_version();
+    assert_eq!(version, dt_store_postgres::SCHEMA_VERSION);
+}
+
 #[tokio::test]
 async fn a_database_shared_with_other_tables_is_fine() {
     let Some(db) = TestDb::fresh() else { return };

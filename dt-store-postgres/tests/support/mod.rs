@@ -115,6 +115,17 @@ impl TestDb {
         &self.name
     }
 
+    /// The schema version dt-server recorded in it.
+    pub fn schema_version(&self) -> i32 {
+        let url = self.url.clone();
+        off_runtime(move || {
+            admin(&url)?
+                .query_one("SELECT version FROM dt_schema", &[])
+                .map(|row| row.get(0))
+        })
+        .unwrap_or_else(|err| panic!("cannot read the schema version: {err}"))
+    }
+
     /// Runs `sql` in it on a connection of the test's own.
     pub fn execute(&self, sql: &str) -> Result<(), postgres::Error> {
         let (url, sql) = (self.url.clone(), sql.to_owned());
